@@ -1,0 +1,99 @@
+"""Pipeline configuration: validation against the JSON schema with
+one-line errors, and the per-dataset view of the settings.
+
+Knows nothing of Snakemake: the rules pass the loaded ``config`` dict in.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import yaml
+
+from .errors import InputError
+
+
+def deep_merge(base: dict, override: dict | None) -> dict:
+    """Copy of ``base`` with ``override`` merged in, nested dicts recursively."""
+    merged = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _describe(error) -> tuple[str, str, str]:
+    """(key path, problem, fix) of a jsonschema error, in plain words."""
+    path = ".".join(str(p) for p in error.absolute_path) or "<top level>"
+    validator = error.validator
+    if validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        key = f"{path}.{extra[0]}" if path != "<top level>" else extra[0]
+        return key, "unknown key (misspelt?)", f"use one of {allowed}"
+    if validator == "enum":
+        return path, f"{error.instance!r} is not allowed", f"use one of {error.validator_value}"
+    if validator == "required":
+        return path, error.message, "add the missing key"
+    if validator in ("type", "minimum", "maximum", "exclusiveMinimum", "minItems", "pattern", "minLength"):
+        return path, error.message, f"give a value that satisfies {validator}: {error.validator_value}"
+    return path, error.message, "see workflow/schemas/config.schema.yaml"
+
+
+def validate_config(config: dict, schema_path: str | Path, source: str = "config.yaml") -> None:
+    """Validate ``config`` and the cross-references the schema cannot express.
+
+    Raises
+    ------
+    InputError
+        One line: the key, what is wrong and the allowed values.
+    """
+    import jsonschema
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(list(e.absolute_path)), e.path))
+    if errors:
+        error = jsonschema.exceptions.best_match(errors)
+        raise InputError(source, *_describe(error))
+    datasets = config.get("datasets", {})
+    for target, names in config.get("targets", {}).items():
+        for name in names:
+            if name not in datasets:
+                raise InputError(source, f"targets.{target}", f"dataset {name!r} is not defined under datasets",
+                                 f"use one of {sorted(datasets)} or add it")
+    for name, settings in datasets.items():
+        _validate_dataset(name, settings, source)
+
+
+def _validate_dataset(name: str, settings: dict, source: str) -> None:
+    kind = settings["source"]
+    needs = {"simulate": "simulate", "files": None, "download": "files", "geo": "url", "zenodo": "record"}[kind]
+    if needs and needs not in settings:
+        raise InputError(source, f"datasets.{name}.{needs}", f"required for source: {kind}", f"add datasets.{name}.{needs}")
+    if kind == "files" and not (settings.get("files") or settings.get("h5mu")):
+        raise InputError(source, f"datasets.{name}", "source: files needs files: {modality: path} or h5mu: path",
+                         "name the user's data files")
+    for modality in settings.get("mima", {}).get("modalities", {}):
+        if modality not in settings["modalities"]:
+            raise InputError(source, f"datasets.{name}.mima.modalities.{modality}", "not a modality of the dataset",
+                             f"use one of {sorted(settings['modalities'])}")
+
+
+def dataset_settings(config: dict, dataset: str) -> dict:
+    """Everything one dataset's jobs depend on, resolved.
+
+    Global ``preprocess`` and ``mima`` settings are merged with the dataset's
+    own overrides, so a rule's ``params`` change only when this dataset's
+    effective settings change (and only its jobs rerun).
+    """
+    settings = copy.deepcopy(config["datasets"][dataset])
+    settings["name"] = dataset
+    settings["preprocess"] = deep_merge(config.get("preprocess", {}), settings.get("preprocess"))
+    settings["mima"] = deep_merge(config.get("mima", {}), settings.get("mima"))
+    settings["mima"]["train"].setdefault("seed", config.get("seed", 0))
+    settings["seed"] = settings.get("seed", config.get("seed", 0))
+    return settings

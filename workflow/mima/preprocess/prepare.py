@@ -1,0 +1,124 @@
+"""Raw dataset → prepared dataset (DESIGN §2 contract).
+
+Per modality, ``X`` becomes the model input (float32, sparse kept sparse)
+with every feature; ``layers['counts']`` keeps raw counts where they exist;
+``var['hvf']`` marks the evaluation features (the HVF selection where the
+modality asks for it, every feature otherwise).
+"""
+
+from __future__ import annotations
+
+import anndata as ad
+import mudata as md
+import numpy as np
+import scipy.sparse as sp
+
+from ..data.io import validate_training_input
+from ..errors import InputError
+from .atac import bin_peaks
+from .hvf import select_hvf
+from .normalize import check_counts, log_normalize
+
+METHODS = ("log_normalize", "atac_bins", "log1p", "as_provided")
+
+
+def _counts(adata: ad.AnnData, modality: str, source: str):
+    counts = adata.layers["counts"] if "counts" in adata.layers else adata.X
+    field = f"mod['{modality}'].layers['counts']" if "counts" in adata.layers else f"mod['{modality}'].X"
+    check_counts(counts, source, field)
+    return counts
+
+
+def _log1p(matrix):
+    if sp.issparse(matrix):
+        out = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
+        np.log1p(out.data, out=out.data)
+        return out
+    return np.log1p(np.asarray(matrix, dtype=np.float32))
+
+
+def _float32(matrix):
+    if sp.issparse(matrix):
+        return sp.csr_matrix(matrix, dtype=np.float32)
+    return np.ascontiguousarray(np.asarray(matrix, dtype=np.float32))
+
+
+def prepare_modality(adata: ad.AnnData, modality: str, method: str, settings: dict, source: str) -> ad.AnnData:
+    """One modality's model input.
+
+    Parameters
+    ----------
+    method
+        ``log_normalize`` (counts → total-count normalisation + log1p),
+        ``atac_bins`` (peak counts summed into ``atac_bin_size`` bins by peak
+        midpoint, then log1p), ``log1p`` (of X) or ``as_provided``.
+    settings
+        The dataset's ``preprocess`` settings.
+    """
+    if method == "log_normalize":
+        counts = _counts(adata, modality, source)
+        out = ad.AnnData(_float32(log_normalize(counts, settings.get("target_sum", 1e4))),
+                         obs=adata.obs.copy(), var=adata.var.copy())
+        out.layers["counts"] = _float32(counts)
+    elif method == "atac_bins":
+        counts = _counts(adata, modality, source)
+        binned, names = bin_peaks(counts, list(adata.var_names), settings.get("atac_bin_size", 5000), source=source)
+        out = ad.AnnData(_log1p(binned), obs=adata.obs.copy())
+        out.var_names = names
+        out.layers["counts"] = _float32(binned)
+    elif method in ("log1p", "as_provided"):
+        x = _log1p(adata.X) if method == "log1p" else _float32(adata.X)
+        out = ad.AnnData(x, obs=adata.obs.copy(), var=adata.var.copy())
+        if "counts" in adata.layers:
+            out.layers["counts"] = _float32(adata.layers["counts"])
+    else:
+        raise InputError(source, f"modalities.{modality}.preprocess", f"{method!r} is unknown", f"use one of {METHODS}")
+    out.obsm = {k: v for k, v in adata.obsm.items()}
+    return out
+
+
+def prepare_dataset(raw: md.MuData, settings: dict, source: str = "<data>") -> md.MuData:
+    """The prepared MuData of one dataset.
+
+    Parameters
+    ----------
+    raw
+        The raw dataset (:func:`mima.data.assemble.assemble_raw`).
+    settings
+        The dataset's resolved settings: ``modalities`` (``preprocess``,
+        ``hvf`` per modality) and ``preprocess`` (target_sum, atac_bin_size,
+        n_top_variance, n_top_mean).
+    source
+        Name used in error messages.
+
+    Returns
+    -------
+    mudata.MuData
+        The modalities, global ``obs`` (``batch``, ``label`` where annotated,
+        and the raw global columns), ``obsm`` (``spatial`` for spatial data,
+        simulated ground truth) and ``uns['preprocess']``.
+    """
+    params = settings.get("preprocess", {})
+    mods = {}
+    for modality, modality_settings in settings["modalities"].items():
+        if modality not in raw.mod:
+            raise InputError(source, f"modality '{modality}'", "named in config but absent from the data",
+                             f"use one of {sorted(raw.mod)}")
+        prepared = prepare_modality(raw.mod[modality], modality, modality_settings.get("preprocess", "as_provided"),
+                                    params, source)
+        if modality_settings.get("hvf", False):
+            prepared.var["hvf"] = select_hvf(prepared.X, params.get("n_top_variance", 2000), params.get("n_top_mean", 1000))
+        else:
+            prepared.var["hvf"] = True
+        mods[modality] = prepared
+    out = md.MuData(mods)
+    out.obs = raw.obs.loc[out.obs_names].copy()
+    for key, value in raw.obsm.items():
+        if key not in raw.mod:
+            out.obsm[key] = np.asarray(value)
+    out.uns["preprocess"] = {
+        "modalities": {m: dict(s) for m, s in settings["modalities"].items()},
+        **{k: v for k, v in params.items()},
+    }
+    validate_training_input(out, list(mods), "batch", source=source)
+    return out

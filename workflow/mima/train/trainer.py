@@ -1,0 +1,238 @@
+"""Training loop: Adam, seeded split, validation loss, early stopping,
+per-epoch checkpoints and resume.
+
+A checkpoint holds the model, the optimiser, the history, the early-stopping
+state and the RNG state, so a run resumed from epoch k ends with exactly the
+parameters of an uninterrupted run (on the same device).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..model.config import TrainConfig
+from ..model.module import MIMAModule
+from .data import PairedArrays, minibatch_rows, train_validation_split
+from .device import resolve_device
+
+log = logging.getLogger(__name__)
+CHECKPOINT_NAME = "last.pt"
+
+
+@dataclass
+class TrainingResult:
+    """What a training run produced besides the module's weights.
+
+    Attributes
+    ----------
+    history
+        Per-epoch loss parts, keys ``train_<part>`` and ``validation_<part>``.
+    train_indices, validation_indices
+        The seeded 80/20 split (cell positions).
+    epochs_planned
+        Epochs after the ``min_steps`` rule.
+    stopped_early
+        Whether early stopping ended the run.
+    resumed_from_epoch
+        Epochs already done in the checkpoint the run resumed from (0: fresh).
+    """
+
+    history: dict = field(default_factory=dict)
+    train_indices: np.ndarray | None = None
+    validation_indices: np.ndarray | None = None
+    epochs_planned: int = 0
+    stopped_early: bool = False
+    resumed_from_epoch: int = 0
+
+    @property
+    def epochs_run(self) -> int:
+        """Number of epochs in the history."""
+        return len(self.history.get("train_total", []))
+
+
+def planned_epochs(n_train: int, config: TrainConfig) -> int:
+    """Epochs to run: ``max_epochs``, raised so that at least ``min_steps``
+    optimiser steps are taken on small datasets."""
+    steps_per_epoch = max(1, math.ceil(n_train / config.batch_size))
+    return max(config.max_epochs, math.ceil(config.min_steps / steps_per_epoch))
+
+
+def fingerprint(module: MIMAModule, data: PairedArrays, config: TrainConfig) -> str:
+    """Hash of everything that determines a run; a checkpoint with another
+    fingerprint is not resumed."""
+    settings = {k: v for k, v in config.to_dict().items() if k not in ("progress", "num_threads", "device")}
+    described = {
+        "model": module.config.to_dict(),
+        "train": settings,
+        "shapes": {m: list(x.shape) for m, x in data.matrices.items()},
+        "batches": hashlib.sha256(data.batch_codes.tobytes()).hexdigest(),
+    }
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Write ``state`` to ``path`` atomically (temporary file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, device: torch.device) -> dict:
+    """Load a checkpoint with ``weights_only=True`` (no arbitrary pickles)."""
+    return torch.load(path, map_location=device, weights_only=True)
+
+
+def _run_epoch(module, data, rows_iter, device, optimizer=None) -> dict[str, float]:
+    """One pass over minibatches; trains when an optimiser is given.
+    Returns the cell-weighted mean of each loss part."""
+    sums: dict[str, float] = defaultdict(float)
+    n_seen = 0
+    for rows in rows_iter:
+        x, batch_index, present = data.minibatch(rows, device)
+        if optimizer is None:
+            with torch.no_grad():
+                _, parts = module.loss(x, batch_index, present)
+        else:
+            loss, parts = module.loss(x, batch_index, present)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"training diverged (loss {float(loss)}): lower train.lr or check the input scale"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        for name, value in parts.items():
+            sums[name] += value * len(rows)
+        n_seen += len(rows)
+    return {name: value / max(n_seen, 1) for name, value in sums.items()}
+
+
+@torch.no_grad()
+def store_batch_latent_means(module: MIMAModule, data: PairedArrays, rows: np.ndarray, device: torch.device, batch_size: int = 1024) -> None:
+    """Fill ``module.batch_latent_mean`` with each sample's mean batch latent
+    (posterior means) over ``rows``; a sample with no cell in ``rows`` falls
+    back to all of its cells."""
+    module.eval()
+    n_batches, latent = module.config.n_batches, module.config.latent_dim
+    for i, m in enumerate(module.names):
+        sums = torch.zeros(n_batches, latent, device=device)
+        counts = torch.zeros(n_batches, device=device)
+        for use in (rows, np.arange(data.n_cells)):
+            missing = counts == 0
+            if not bool(missing.any()):
+                break
+            for chunk in minibatch_rows(use, batch_size):
+                chunk = chunk[data.present[m][chunk]]
+                if chunk.size == 0:
+                    continue
+                x, batch_index, _ = data.minibatch(chunk, device)
+                mean, _ = module.encoders[m](x[m], batch_index)["batch"]
+                keep = missing[batch_index]
+                sums.index_add_(0, batch_index[keep], mean[keep])
+                counts.index_add_(0, batch_index[keep], torch.ones_like(batch_index[keep], dtype=counts.dtype))
+        module.batch_latent_mean[i] = sums / counts.clamp_min(1.0).unsqueeze(-1)
+
+
+def train_module(
+    module: MIMAModule,
+    data: PairedArrays,
+    config: TrainConfig,
+    checkpoint_dir: str | os.PathLike | None = None,
+) -> TrainingResult:
+    """Train ``module`` on ``data`` in place.
+
+    Parameters
+    ----------
+    module
+        A freshly built (seeded) module.
+    data
+        Aligned input matrices.
+    config
+        Training settings.
+    checkpoint_dir
+        Folder for ``last.pt``, written after every epoch. When it holds a
+        checkpoint of the same run (same fingerprint), training resumes from
+        it; a checkpoint of another run is ignored and overwritten.
+
+    Returns
+    -------
+    TrainingResult
+    """
+    device = resolve_device(config.device)
+    if config.num_threads:
+        torch.set_num_threads(int(config.num_threads))
+    module.to(device)
+    train_rows, validation_rows = train_validation_split(data.n_cells, config.validation_fraction, config.seed)
+    result = TrainingResult(
+        train_indices=train_rows, validation_indices=validation_rows,
+        epochs_planned=planned_epochs(train_rows.size, config),
+    )
+    optimizer = torch.optim.Adam(module.parameters(), lr=config.lr)
+    torch.manual_seed(config.seed)
+    history: dict[str, list[float]] = defaultdict(list)
+    best, bad_epochs, start_epoch = math.inf, 0, 0
+
+    run_id = fingerprint(module, data, config)
+    checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
+    if checkpoint is not None and checkpoint.exists():
+        state = load_checkpoint(checkpoint, device)
+        if state.get("fingerprint") == run_id:
+            module.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            history.update({k: list(v) for k, v in state["history"].items()})
+            best, bad_epochs, start_epoch = state["best"], state["bad_epochs"], state["epoch"]
+            result.stopped_early = state["stopped_early"]
+            torch.set_rng_state(state["rng"].cpu())
+            if device.type == "cuda" and "cuda_rng" in state:
+                torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
+            result.resumed_from_epoch = start_epoch
+            log.info("resuming from %s at epoch %d", checkpoint, start_epoch)
+        else:
+            log.warning("ignoring checkpoint %s of a different run", checkpoint)
+
+    epochs = range(start_epoch, result.epochs_planned)
+    bar = tqdm(epochs, desc="MIMA", unit="epoch", disable=not config.progress or result.stopped_early, initial=start_epoch, total=result.epochs_planned)
+    for epoch in bar:
+        if result.stopped_early:
+            break
+        module.train()
+        train_parts = _run_epoch(module, data, minibatch_rows(train_rows, config.batch_size, (config.seed, epoch)), device, optimizer)
+        module.eval()
+        validation_parts = _run_epoch(module, data, minibatch_rows(validation_rows, config.batch_size), device) if validation_rows.size else {}
+        for name, value in train_parts.items():
+            history[f"train_{name}"].append(value)
+        for name, value in validation_parts.items():
+            history[f"validation_{name}"].append(value)
+        monitored = validation_parts.get("total", train_parts["total"])
+        bar.set_postfix(train=f"{train_parts['total']:.4f}", validation=f"{monitored:.4f}")
+        if monitored < best - config.min_delta:
+            best, bad_epochs = monitored, 0
+        else:
+            bad_epochs += 1
+        result.stopped_early = config.early_stopping and bad_epochs >= config.patience
+        if checkpoint is not None:
+            state = {
+                "fingerprint": run_id, "epoch": epoch + 1,
+                "model": module.state_dict(), "optimizer": optimizer.state_dict(),
+                "history": dict(history), "best": best, "bad_epochs": bad_epochs,
+                "stopped_early": result.stopped_early, "rng": torch.get_rng_state(),
+            }
+            if device.type == "cuda":
+                state["cuda_rng"] = torch.cuda.get_rng_state(device)
+            save_checkpoint(checkpoint, state)
+    bar.close()
+    result.history = dict(history)
+    store_batch_latent_means(module, data, train_rows, device)
+    return result

@@ -1,0 +1,104 @@
+# Data acquisition: downloads (checksum-verified, atomic) and the raw
+# dataset of every source (simulator, user files, downloads, GEO, Zenodo).
+
+
+def raw_params(wildcards):
+    """Only what determines the raw data: a change elsewhere keeps it."""
+    settings = DATASETS[wildcards.dataset]
+    keys = ("name", "source", "simulate", "files", "h5mu", "url", "record", "batch_key", "label_key", "spatial_key", "seed")
+    raw = {key: settings[key] for key in keys if key in settings}
+    raw["modalities"] = list(settings["modalities"])
+    return raw
+
+
+def raw_inputs(wildcards):
+    settings = DATASETS[wildcards.dataset]
+    folder = f"{DOWNLOADS}/{wildcards.dataset}"
+    source = settings["source"]
+    if source == "simulate":
+        return []
+    if source == "files":
+        return [settings["h5mu"]] if settings.get("h5mu") else list(settings["files"].values())
+    if source == "download":
+        return [f"{folder}/{modality}.h5ad" for modality in settings["files"]]
+    if source == "geo":
+        return [f"{folder}/processed.h5ad.gz"]
+    return [f"{folder}/zenodo"]
+
+
+rule download_file:
+    output:
+        f"{DOWNLOADS}/{{dataset}}/{{modality}}.h5ad",
+    params:
+        spec=lambda w: DATASETS[w.dataset]["files"][w.modality],
+        mirror=data_mirror(),
+    log:
+        f"{LOGS}/download_{{modality}}.log",
+    benchmark:
+        f"{BENCHMARKS}/download_{{modality}}.tsv"
+    resources:
+        mem_mb=1000,
+        runtime=60,
+    conda:
+        "../../envs/mima.yaml"
+    script:
+        "../scripts/download_file.py"
+
+
+rule download_geo:
+    output:
+        f"{DOWNLOADS}/{{dataset}}/processed.h5ad.gz",
+    params:
+        url=lambda w: DATASETS[w.dataset]["url"],
+        lock=lambda w: str(REPO / DATASETS[w.dataset].get("lock", "resources/checksums.lock.tsv")),
+    log:
+        f"{LOGS}/download_geo.log",
+    benchmark:
+        f"{BENCHMARKS}/download_geo.tsv"
+    resources:
+        mem_mb=1000,
+        runtime=240,
+    conda:
+        "../../envs/mima.yaml"
+    script:
+        "../scripts/download_geo.py"
+
+
+rule download_zenodo:
+    output:
+        directory(f"{DOWNLOADS}/{{dataset}}/zenodo"),
+    params:
+        record=lambda w: str(DATASETS[w.dataset]["record"]),
+        files=lambda w: DATASETS[w.dataset]["files"],
+        md5=lambda w: DATASETS[w.dataset].get("md5", {}),
+    log:
+        f"{LOGS}/download_zenodo.log",
+    benchmark:
+        f"{BENCHMARKS}/download_zenodo.tsv"
+    resources:
+        mem_mb=1000,
+        runtime=240,
+    conda:
+        "../../envs/mima.yaml"
+    script:
+        "../scripts/download_zenodo.py"
+
+
+rule raw_dataset:
+    input:
+        raw_inputs,
+    output:
+        f"{RESULTS}/{{dataset}}/raw.h5mu",
+    params:
+        settings=raw_params,
+    log:
+        f"{LOGS}/raw_dataset.log",
+    benchmark:
+        f"{BENCHMARKS}/raw_dataset.tsv"
+    resources:
+        mem_mb=16000,
+        runtime=60,
+    conda:
+        "../../envs/mima.yaml"
+    script:
+        "../scripts/raw_dataset.py"

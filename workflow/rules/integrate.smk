@@ -1,0 +1,70 @@
+# MIMA: train on every cell, then embeddings and reconstructions.
+
+
+def mima_params(wildcards):
+    settings = DATASETS[wildcards.dataset]
+    return {"modalities": list(settings["modalities"]), "mima": settings["mima"]}
+
+
+rule train_mima:
+    input:
+        f"{RESULTS}/{{dataset}}/prepared.h5mu",
+    output:
+        directory(f"{RESULTS}/{{dataset}}/mima/model"),
+    params:
+        settings=mima_params,
+        # checkpoints live outside the declared output: Snakemake deletes the
+        # outputs of a failed job, and resuming needs them
+        checkpoint_dir=f"{RESULTS}/{{dataset}}/mima/.ckpt",
+    log:
+        f"{LOGS}/train_mima.log",
+    benchmark:
+        f"{BENCHMARKS}/train_mima.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=600,
+    conda:
+        "../../envs/mima.yaml"
+    script:
+        "../scripts/train_mima.py"
+
+
+rule embed_mima:
+    input:
+        data=f"{RESULTS}/{{dataset}}/prepared.h5mu",
+        model=f"{RESULTS}/{{dataset}}/mima/model",
+    output:
+        f"{RESULTS}/{{dataset}}/embeddings/mima.h5ad",
+    log:
+        f"{LOGS}/embed_mima.log",
+    benchmark:
+        f"{BENCHMARKS}/embed_mima.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../../envs/mima.yaml"
+    script:
+        "../scripts/embed_mima.py"
+
+
+rule mima_outputs:
+    input:
+        data=f"{RESULTS}/{{dataset}}/prepared.h5mu",
+        model=f"{RESULTS}/{{dataset}}/mima/model",
+    output:
+        f"{RESULTS}/{{dataset}}/mima/outputs.h5mu",
+    log:
+        f"{LOGS}/mima_outputs.log",
+    benchmark:
+        f"{BENCHMARKS}/mima_outputs.tsv"
+    threads: 2
+    resources:
+        mem_mb=16000,
+        runtime=120,
+    conda:
+        "../../envs/mima.yaml"
+    script:
+        "../scripts/mima_outputs.py"

@@ -1,0 +1,47 @@
+# Preprocessing: model inputs, HVF masks and the within-sample folds.
+
+
+def prepare_params(wildcards):
+    settings = DATASETS[wildcards.dataset]
+    return {"name": settings["name"], "modalities": settings["modalities"], "preprocess": settings["preprocess"]}
+
+
+rule prepare:
+    input:
+        f"{RESULTS}/{{dataset}}/raw.h5mu",
+    output:
+        f"{RESULTS}/{{dataset}}/prepared.h5mu",
+    params:
+        settings=prepare_params,
+    log:
+        f"{LOGS}/prepare.log",
+    benchmark:
+        f"{BENCHMARKS}/prepare.tsv"
+    resources:
+        mem_mb=16000,
+        runtime=60,
+    conda:
+        "../../envs/mima.yaml"
+    script:
+        "../scripts/prepare.py"
+
+
+rule folds:
+    input:
+        f"{RESULTS}/{{dataset}}/prepared.h5mu",
+    output:
+        f"{RESULTS}/{{dataset}}/folds.tsv",
+    params:
+        n_folds=lambda w: DATASETS[w.dataset]["preprocess"].get("n_folds", 4),
+        seed=lambda w: DATASETS[w.dataset]["seed"],
+    log:
+        f"{LOGS}/folds.log",
+    benchmark:
+        f"{BENCHMARKS}/folds.tsv"
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    conda:
+        "../../envs/mima.yaml"
+    script:
+        "../scripts/folds.py"

@@ -1,0 +1,20 @@
+"""Rule embed_mima: posterior-mean embeddings of the trained MIMA."""
+
+import time
+
+import mudata
+
+import mima
+from mima.api import MIMA
+from mima.embeddings import write_embeddings
+from mima.utils import log_to
+
+log_to(snakemake.log[0])
+mudata.set_options(pull_on_update=False)
+started = time.time()
+data = mudata.read_h5mu(snakemake.input.data)
+model = MIMA.load(snakemake.input.model)
+embeddings = model.get_latent(data, source=snakemake.input.data)
+method = {"name": "mima", "version": mima.__version__, "seed": model.seed,
+          "parameters": model.settings()["model"], "runtime_s": time.time() - started}
+write_embeddings(snakemake.output[0], data.obs, embeddings, method)
