@@ -221,6 +221,16 @@ def test_validate_cells_differ(cite):
             "x.h5mu", "'adt'", "10 only in 'rna'")
 
 
+def test_validate_duplicate_cells(cite):
+    rna = cite.mod["rna"].copy()
+    names = rna.obs_names.to_list()
+    names[1] = names[0]
+    rna.obs_names = names
+    mdata = md.MuData({"rna": rna})
+    mdata.obs["batch"] = "b"
+    _raises(lambda: validate_training_input(mdata, ["rna"], source="u.h5mu"), "u.h5mu", "duplicate")
+
+
 def test_validate_nan_in_sparse_counts_values(cite):
     X = cite.mod["rna"].X.copy()
     X.data[[0, 5, 7]] = [np.nan, np.inf, -np.inf]

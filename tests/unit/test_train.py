@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from conftest import make_mudata
+from helpers import make_mudata
 from mima.api import MIMA
 from mima.errors import InputError
 from mima.train import trainer

@@ -2,30 +2,6 @@
 # dataset of every source (simulator, user files, downloads, GEO, Zenodo).
 
 
-def raw_params(wildcards):
-    """Only what determines the raw data: a change elsewhere keeps it."""
-    settings = DATASETS[wildcards.dataset]
-    keys = ("name", "source", "simulate", "files", "h5mu", "url", "record", "batch_key", "label_key", "spatial_key", "seed")
-    raw = {key: settings[key] for key in keys if key in settings}
-    raw["modalities"] = list(settings["modalities"])
-    return raw
-
-
-def raw_inputs(wildcards):
-    settings = DATASETS[wildcards.dataset]
-    folder = f"{DOWNLOADS}/{wildcards.dataset}"
-    source = settings["source"]
-    if source == "simulate":
-        return []
-    if source == "files":
-        return [settings["h5mu"]] if settings.get("h5mu") else list(settings["files"].values())
-    if source == "download":
-        return [f"{folder}/{modality}.h5ad" for modality in settings["files"]]
-    if source == "geo":
-        return [f"{folder}/processed.h5ad.gz"]
-    return [f"{folder}/zenodo"]
-
-
 rule download_file:
     output:
         f"{DOWNLOADS}/{{dataset}}/{{modality}}.h5ad",

@@ -1,11 +1,6 @@
 # MIMA: train on every cell, then embeddings and reconstructions.
 
 
-def mima_params(wildcards):
-    settings = DATASETS[wildcards.dataset]
-    return {"modalities": list(settings["modalities"]), "mima": settings["mima"]}
-
-
 rule train_mima:
     input:
         f"{RESULTS}/{{dataset}}/prepared.h5mu",

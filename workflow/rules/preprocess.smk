@@ -1,11 +1,6 @@
 # Preprocessing: model inputs, HVF masks and the within-sample folds.
 
 
-def prepare_params(wildcards):
-    settings = DATASETS[wildcards.dataset]
-    return {"name": settings["name"], "modalities": settings["modalities"], "preprocess": settings["preprocess"]}
-
-
 rule prepare:
     input:
         f"{RESULTS}/{{dataset}}/raw.h5mu",

@@ -190,7 +190,13 @@ def _copy_spatial(mdata, spatial_key, order, source):
 
 
 def _read_modalities(h5mu, h5ad):
-    """``(mods, sources, global_obs)`` from one h5mu or a dict of h5ad paths."""
+    """``(mods, sources, mdata, source)`` from one h5mu or a dict of h5ad paths.
+
+    For h5mu input ``mods`` holds AnnData objects and ``mdata`` the file's
+    MuData; for h5ad input ``mods`` holds the paths (read later, only for
+    the kept modalities) and ``mdata`` is None. ``source`` names the
+    file(s) in error messages.
+    """
     if (h5mu is None) == (h5ad is None):
         raise InputError("read_paired", "h5mu/h5ad", "give exactly one of h5mu= or h5ad=",
                          "pass one .h5mu path, or a {modality: path.h5ad} dict")
@@ -351,7 +357,7 @@ def validate_training_input(
     ------
     mima.errors.InputError
         If a modality is absent, has no features, no cells or no ``X``; if
-        cells differ between modalities; if an ``X`` holds NaN or inf; if the
+        cell names repeat or differ between modalities; if an ``X`` holds NaN or inf; if the
         batch column is missing or incomplete; or if a sample has only one
         cell.
     """
@@ -366,6 +372,7 @@ def validate_training_input(
                              "name a present modality or add it to the data")
     for name in modalities:
         _validate_shape(mdata.mod[name], name, source)
+        _check_unique_cells(mdata.mod[name], name, source)
     _check_same_cells({n: mdata.mod[n] for n in modalities}, {n: source for n in modalities})
     for name in modalities:
         n_bad = _count_nonfinite(mdata.mod[name].X)

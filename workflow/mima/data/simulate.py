@@ -32,6 +32,10 @@ Output contract (all kinds)
     ``morphology``.
 ``mdata.mod[m].layers['counts']``
     the same raw counts as ``X`` (CSR float32) for ``rna``, ``adt``, ``atac``.
+``mdata.mod[m].var_names``
+    ``gene_0000`` (rna), ``protein_000`` (adt), sorted ``chrN-start-end``
+    (atac), sorted ``mz_702.544``-style m/z labels (msi), ``morph_000``
+    (morphology); unique across modalities.
 ``mdata.mod[m].var['feature_types']``
     ``GEX``, ``ADT``, ``ATAC``, ``MSI`` or ``Morphology``.
 ``mdata.uns['simulation']``

@@ -86,7 +86,8 @@ def prepare_dataset(raw: md.MuData, settings: dict, source: str = "<data>") -> m
         The raw dataset (:func:`mima.data.assemble.assemble_raw`).
     settings
         The dataset's resolved settings: ``modalities`` (``preprocess``,
-        ``hvf`` per modality) and ``preprocess`` (target_sum, atac_bin_size,
+        ``hvf`` per modality), optionally ``modality_order`` (default: the
+        order of ``modalities``) and ``preprocess`` (target_sum, atac_bin_size,
         n_top_variance, n_top_mean).
     source
         Name used in error messages.
@@ -100,7 +101,8 @@ def prepare_dataset(raw: md.MuData, settings: dict, source: str = "<data>") -> m
     """
     params = settings.get("preprocess", {})
     mods = {}
-    for modality, modality_settings in settings["modalities"].items():
+    for modality in settings.get("modality_order", list(settings["modalities"])):
+        modality_settings = settings["modalities"][modality]
         if modality not in raw.mod:
             raise InputError(source, f"modality '{modality}'", "named in config but absent from the data",
                              f"use one of {sorted(raw.mod)}")
