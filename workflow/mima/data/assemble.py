@@ -65,32 +65,21 @@ def assemble_raw(settings: dict, inputs: list[str]) -> md.MuData:
 
 
 def _read_geo(path: Path, modalities: list[str], keys: dict) -> md.MuData:
-    """A GSE194122 processed ``.h5ad.gz``: decompressed to a temporary file,
-    split by ``var['feature_types']``."""
+    """A GSE194122 processed ``.h5ad.gz``: decompressed to a temporary file
+    beside it, then split by ``var['feature_types']``."""
     import anndata as ad
 
     from .download import split_geo_multimodal
-    from .io import _read_file
+    from .io import read_file_checked, pair_modalities
 
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
-        h5ad = Path(tmp) / path.name.removesuffix(".gz")
+        h5ad = path
         if path.suffix == ".gz":
+            h5ad = Path(tmp) / path.name.removesuffix(".gz")
             with gzip.open(path, "rb") as compressed, open(h5ad, "wb") as plain:
                 shutil.copyfileobj(compressed, plain, length=1 << 24)
-        else:
-            h5ad = path
-        adata = _read_file(h5ad, ad.read_h5ad, "h5ad")
-    mods = split_geo_multimodal(adata, str(path))
-    missing = [m for m in modalities if m not in mods]
-    if missing:
-        raise InputError(str(path), "var['feature_types']", f"holds no features for {missing}",
-                         f"the file has {sorted(mods)}: fix the dataset's modalities")
-    mdata = md.MuData({m: mods[m] for m in modalities})
-    mdata.obs = mdata.obs.join(adata.obs, how="left") if len(mdata.obs.columns) == 0 else mdata.obs
-    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
-        combined = Path(tmp) / "combined.h5mu"
-        mdata.write(combined)
-        return read_paired(h5mu=combined, modalities=modalities, **keys).copy()
+        adata = read_file_checked(h5ad, ad.read_h5ad, "h5ad")
+    return pair_modalities(split_geo_multimodal(adata, str(path)), str(path), modalities, **keys)
 
 
 def _read_zenodo(folder: Path, files: dict, modalities: list[str], keys: dict) -> md.MuData:

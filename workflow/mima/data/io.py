@@ -23,6 +23,7 @@ from mima.errors import InputError
 
 __all__ = [
     "read_paired",
+    "pair_modalities",
     "validate_training_input",
     "write_h5mu_atomic",
     "write_h5ad_atomic",
@@ -54,7 +55,7 @@ def _check_hdf5(path: Path, kind: str) -> None:
         )
 
 
-def _read_file(path, reader, kind):
+def read_file_checked(path, reader, kind):
     """Read one file with ``reader``, turning any failure into an InputError."""
     path = Path(path)
     _check_hdf5(path, kind)
@@ -201,7 +202,7 @@ def _read_modalities(h5mu, h5ad):
         raise InputError("read_paired", "h5mu/h5ad", "give exactly one of h5mu= or h5ad=",
                          "pass one .h5mu path, or a {modality: path.h5ad} dict")
     if h5mu is not None:
-        mdata = _read_file(h5mu, md.read_h5mu, "h5mu")
+        mdata = read_file_checked(h5mu, md.read_h5mu, "h5mu")
         sources = {name: str(h5mu) for name in mdata.mod}
         return dict(mdata.mod), sources, mdata, str(h5mu)
     if not isinstance(h5ad, Mapping) or not h5ad:
@@ -279,15 +280,35 @@ def read_paired(
     mods, sources, mdata, source = _read_modalities(h5mu, h5ad)
     keep = _pick_modalities(mods, modalities, source)
     if h5ad is not None:
-        mods = {name: _read_file(mods[name], ad.read_h5ad, "h5ad") for name in keep}
-    else:
-        mods = {name: mods[name] for name in keep}
+        mods = {name: read_file_checked(mods[name], ad.read_h5ad, "h5ad") for name in keep}
+    return _pair(mods, sources, mdata, keep, source, batch_key, label_key, spatial_key)
+
+
+def pair_modalities(
+    mods: Mapping[str, ad.AnnData],
+    source: str,
+    modalities: Sequence[str] | None = None,
+    batch_key: str = "batch",
+    label_key: str | None = None,
+    spatial_key: str | None = None,
+) -> md.MuData:
+    """:func:`read_paired` for modalities already in memory (e.g. split from
+    one file); ``source`` names that file in error messages."""
+    keep = _pick_modalities(mods, modalities, source)
+    return _pair(mods, {name: source for name in mods}, None, keep, source, batch_key, label_key, spatial_key)
+
+
+def _pair(mods, sources, original, keep, source, batch_key, label_key, spatial_key) -> md.MuData:
+    """Check the kept modalities' cells, assemble them, copy batch / label /
+    coordinates into the global fields."""
+    mods = {name: mods[name] for name in keep}
     for name, adata in mods.items():
         _check_unique_cells(adata, name, sources[name])
     _check_same_cells(mods, sources)
 
+    mdata = original
     if mdata is None or list(mdata.mod) != keep:
-        mdata = _assemble(mods, mdata)
+        mdata = _assemble(mods, original)
 
     _copy_batch(mdata, batch_key, keep, source)
     if label_key is not None:
