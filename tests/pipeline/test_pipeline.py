@@ -103,6 +103,7 @@ def test_real_starter_runs_through_the_user_dataset_rules(ci_run):
     base = ci_run / "results" / "ci_bmmc_cite"
     prepared = md.read_h5mu(base / "prepared.h5mu")
     assert prepared.n_obs == 600 and set(prepared.obs["batch"]) == {"s1d1", "s1d2"}
+    assert prepared.mod["rna"].n_vars == 1000 and prepared.mod["adt"].n_vars == 134  # each file under its own name
     assert prepared.obs["label"].nunique() > 20
     assert int(prepared.mod["rna"].var["hvf"].sum()) == 200
     embeddings = ad.read_h5ad(base / "embeddings" / "mima.h5ad")

@@ -32,16 +32,16 @@ def geo_like(n=30):
 def test_geo_file_is_split_by_feature_type(tmp_path):
     plain = tmp_path / "geo.h5ad"
     geo_like().write_h5ad(plain)
-    packed = tmp_path / "processed.h5ad.gz"
+    packed = tmp_path / "GSE194122_cite_processed.h5ad.gz"
     with open(plain, "rb") as src, gzip.open(packed, "wb") as dst:
         shutil.copyfileobj(src, dst)
     settings = {"name": "g", "source": "geo", "seed": 0, "modalities": {"rna": {}, "adt": {}},
                 "batch_key": "batch", "label_key": "cell_type"}
-    raw = assemble_raw(settings, [str(packed)])
+    raw = assemble_raw(settings, {"geo": str(packed)})
     assert list(raw.mod) == ["rna", "adt"]
     assert raw.mod["rna"].n_vars == 8 and raw.mod["adt"].n_vars == 4
     assert list(raw.obs["label"][:3]) == ["B", "T", "NK"] and set(raw.obs["batch"]) == {"s1d1", "s1d2"}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["geo.h5ad", "processed.h5ad.gz"]  # temp file gone
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["GSE194122_cite_processed.h5ad.gz", "geo.h5ad"]  # temp file gone
 
 
 def test_zenodo_layout_mismatch_names_the_files_present(tmp_path):
@@ -49,7 +49,7 @@ def test_zenodo_layout_mismatch_names_the_files_present(tmp_path):
     settings = {"name": "z", "source": "zenodo", "seed": 0, "record": "1", "modalities": {"rna": {}},
                 "files": {"rna": "rna.h5ad"}, "batch_key": "sample"}
     with pytest.raises(InputError, match=r"files\.rna.*visium\.h5ad"):
-        assemble_raw(settings, [str(tmp_path)])
+        assemble_raw(settings, {"zenodo": str(tmp_path)})
 
 
 def simulated(kind="cite", **extra):
@@ -63,7 +63,7 @@ def test_prepared_contract_for_each_preprocessing():
     settings = simulated("multiome", modalities={"rna": {"preprocess": "log_normalize", "hvf": True},
                                                  "atac": {"preprocess": "atac_bins"}},
                          preprocess={"target_sum": 1e4, "atac_bin_size": 5000, "n_top_variance": 40, "n_top_mean": 20})
-    raw = assemble_raw(settings, [])
+    raw = assemble_raw(settings, {})
     prepared = prepare_dataset(raw, settings)
     rna, atac = prepared.mod["rna"], prepared.mod["atac"]
     counts = raw.mod["rna"].layers["counts"].toarray()
@@ -81,7 +81,7 @@ def test_prepared_contract_for_each_preprocessing():
 def test_modality_order_and_spatial_coordinates_are_kept():
     settings = simulated("spatial", modalities={"msi": {"preprocess": "log1p"}, "rna": {"preprocess": "log_normalize"},
                                                 "morphology": {"preprocess": "as_provided"}})
-    raw = assemble_raw(dict(settings, modalities={"rna": {}, "msi": {}, "morphology": {}}), [])
+    raw = assemble_raw(dict(settings, modalities={"rna": {}, "msi": {}, "morphology": {}}), {})
     prepared = prepare_dataset(raw, settings)
     assert list(prepared.mod) == ["msi", "rna", "morphology"]
     np.testing.assert_array_equal(prepared.obsm["spatial"], raw.obsm["spatial"])
@@ -90,14 +90,14 @@ def test_modality_order_and_spatial_coordinates_are_kept():
 
 def test_prepare_rejects_a_modality_absent_from_the_data():
     settings = simulated(modalities={"rna": {"preprocess": "log_normalize"}})
-    raw = assemble_raw(settings, [])
+    raw = assemble_raw(settings, {})
     with pytest.raises(InputError, match="'protein'.*absent"):
         prepare_dataset(raw, dict(settings, modalities={"rna": {}, "protein": {}}), source="raw.h5mu")
 
 
 def test_prepare_rejects_non_integer_counts():
     settings = simulated(modalities={"rna": {"preprocess": "log_normalize"}})
-    raw = assemble_raw(settings, [])
+    raw = assemble_raw(settings, {})
     raw.mod["rna"].layers["counts"] = raw.mod["rna"].layers["counts"] * 0.5  # odd counts become x.5
     with pytest.raises(InputError, match=r"raw\.h5mu.*counts"):
         prepare_dataset(raw, settings, source="raw.h5mu")

@@ -307,7 +307,8 @@ class MIMA:
             adata = ad.AnnData(obs=pd.DataFrame(index=mdata.obs_names.copy()),
                                var=pd.DataFrame(index=pd.Index(self.feature_names[m])), layers=layers)
             mods[m] = adata
-        out = md.MuData(mods)
+        with md.set_options(pull_on_update=False):
+            out = md.MuData(mods)
         out.obs[self.batch_key] = mdata.obs[self.batch_key].values
         return out
 

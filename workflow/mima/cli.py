@@ -207,7 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mima`` command."""
+    import mudata
+
     args = build_parser().parse_args(argv)
+    mudata.set_options(pull_on_update=False)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         args.run(args)

@@ -23,6 +23,7 @@ BENCHMARKS = f"{RESULTS}/{{dataset}}/benchmarks"
 wildcard_constraints:
     dataset="[A-Za-z0-9_]+",
     modality="[A-Za-z0-9_]+",
+    filename="[^/]+",
 
 
 def data_mirror():
@@ -110,20 +111,28 @@ def raw_params(wildcards):
     return canonical(raw)
 
 
+def geo_file_name(settings):
+    """The GEO file's own name (the last part of its URL)."""
+    return settings["url"].rstrip("/").rsplit("/", 1)[-1]
+
+
 def raw_inputs(wildcards):
+    """Named inputs of raw_dataset: one per modality, or the one file or
+    folder the source provides (``h5mu``, ``geo``, ``zenodo``)."""
     settings = DATASETS[wildcards.dataset]
     folder = f"{DOWNLOADS}/{wildcards.dataset}"
     source = settings["source"]
     if source == "simulate":
-        return []
+        return {}
     if source == "files":
-        paths = [settings["h5mu"]] if settings.get("h5mu") else list(settings["files"].values())
-        return [local_path(p) for p in paths]
+        if settings.get("h5mu"):
+            return {"h5mu": local_path(settings["h5mu"])}
+        return {modality: local_path(path) for modality, path in settings["files"].items()}
     if source == "download":
-        return [f"{folder}/{modality}.h5ad" for modality in settings["files"]]
+        return {modality: f"{folder}/{modality}.h5ad" for modality in settings["files"]}
     if source == "geo":
-        return [f"{folder}/processed.h5ad.gz"]
-    return [f"{folder}/zenodo"]
+        return {"geo": f"{folder}/geo/{geo_file_name(settings)}"}
+    return {"zenodo": f"{folder}/zenodo"}
 
 
 def prepare_params(wildcards):

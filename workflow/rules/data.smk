@@ -22,15 +22,16 @@ rule download_file:
 
 
 rule download_geo:
+    # named after the URL's file, which keys its sha256 in the lock file
     output:
-        f"{DOWNLOADS}/{{dataset}}/processed.h5ad.gz",
+        f"{DOWNLOADS}/{{dataset}}/geo/{{filename}}",
     params:
         url=lambda w: DATASETS[w.dataset]["url"],
         lock=lambda w: str(REPO / DATASETS[w.dataset].get("lock", "resources/checksums.lock.tsv")),
     log:
-        f"{LOGS}/download_geo.log",
+        f"{LOGS}/download_geo_{{filename}}.log",
     benchmark:
-        f"{BENCHMARKS}/download_geo.tsv"
+        f"{BENCHMARKS}/download_geo_{{filename}}.tsv"
     resources:
         mem_mb=1000,
         runtime=240,
@@ -62,7 +63,7 @@ rule download_zenodo:
 
 rule raw_dataset:
     input:
-        raw_inputs,
+        unpack(raw_inputs),
     output:
         f"{RESULTS}/{{dataset}}/raw.h5mu",
     params:

@@ -8,6 +8,6 @@ from mima.utils import log_to
 
 log_to(snakemake.log[0])
 mudata.set_options(pull_on_update=False)
-raw = assemble_raw(snakemake.params.settings, list(snakemake.input))
+raw = assemble_raw(snakemake.params.settings, dict(snakemake.input.items()))
 write_h5mu_atomic(raw, snakemake.output[0])
 print(f"{raw.n_obs} cells; modalities {dict((m, a.n_vars) for m, a in raw.mod.items())}")

@@ -16,12 +16,12 @@ from pathlib import Path
 import mudata as md
 
 from ..errors import InputError
-from .io import read_paired
+from .io import assemble_modalities, read_paired
 
 SOURCES = ("simulate", "files", "download", "geo", "zenodo")
 
 
-def assemble_raw(settings: dict, inputs: list[str]) -> md.MuData:
+def assemble_raw(settings: dict, inputs: dict[str, str]) -> md.MuData:
     """Read or simulate the raw dataset described by ``settings``.
 
     Parameters
@@ -29,10 +29,9 @@ def assemble_raw(settings: dict, inputs: list[str]) -> md.MuData:
     settings
         The dataset's resolved settings (:func:`mima.config.dataset_settings`).
     inputs
-        Source files in the order the pipeline declares them: none for
-        ``simulate``; one path per modality for ``files`` (or one h5mu) and
-        ``download``; the ``.h5ad.gz`` for ``geo``; the download folder for
-        ``zenodo``.
+        Source files by name: none for ``simulate``; ``{modality: path}``
+        for ``files`` and ``download`` (or ``{'h5mu': path}``); ``{'geo':
+        path.h5ad.gz}``; ``{'zenodo': download folder}``.
 
     Returns
     -------
@@ -51,16 +50,17 @@ def assemble_raw(settings: dict, inputs: list[str]) -> md.MuData:
         if missing:
             raise InputError(f"datasets.{settings['name']}", "modalities", f"{missing} are not simulated",
                              f"use modalities of the simulator: {list(mdata.mod)}")
-        return md.MuData({m: mdata.mod[m] for m in modalities}, obs=mdata.obs, obsm=dict(mdata.obsm), uns=dict(mdata.uns)) \
-            if list(mdata.mod) != modalities else mdata
-    if kind == "files" and settings.get("h5mu"):
-        return read_paired(h5mu=inputs[0], modalities=modalities, **keys)
+        if list(mdata.mod) != modalities:
+            mdata = assemble_modalities({m: mdata.mod[m] for m in modalities}, mdata)
+        return mdata
+    if "h5mu" in inputs:
+        return read_paired(h5mu=inputs["h5mu"], modalities=modalities, **keys)
     if kind in ("files", "download"):
-        return read_paired(h5ad=dict(zip(settings["files"], inputs)), modalities=modalities, **keys)
+        return read_paired(h5ad={m: inputs[m] for m in modalities}, modalities=modalities, **keys)
     if kind == "geo":
-        return _read_geo(Path(inputs[0]), modalities, keys)
+        return _read_geo(Path(inputs["geo"]), modalities, keys)
     if kind == "zenodo":
-        return _read_zenodo(Path(inputs[0]), settings["files"], modalities, keys)
+        return _read_zenodo(Path(inputs["zenodo"]), settings["files"], modalities, keys)
     raise InputError(f"datasets.{settings['name']}", "source", f"{kind!r} is not a known source", f"use one of {SOURCES}")
 
 

@@ -212,7 +212,7 @@ def _read_modalities(h5mu, h5ad):
     return dict(h5ad), sources, None, ", ".join(sources.values())
 
 
-def _assemble(mods, original):
+def assemble_modalities(mods, original):
     """A MuData of ``mods``; global obs/obsm/uns carried over from ``original``.
 
     Global obs columns and obsm entries that belong to dropped modalities
@@ -308,7 +308,7 @@ def _pair(mods, sources, original, keep, source, batch_key, label_key, spatial_k
 
     mdata = original
     if mdata is None or list(mdata.mod) != keep:
-        mdata = _assemble(mods, original)
+        mdata = assemble_modalities(mods, original)
 
     _copy_batch(mdata, batch_key, keep, source)
     if label_key is not None:

@@ -113,7 +113,8 @@ def prepare_dataset(raw: md.MuData, settings: dict, source: str = "<data>") -> m
         else:
             prepared.var["hvf"] = True
         mods[modality] = prepared
-    out = md.MuData(mods)
+    with md.set_options(pull_on_update=False):
+        out = md.MuData(mods)
     out.obs = raw.obs.loc[out.obs_names].copy()
     for key, value in raw.obsm.items():
         if key not in raw.mod:

@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,8 @@ from .device import resolve_device
 
 log = logging.getLogger(__name__)
 CHECKPOINT_NAME = "last.pt"
+#: Without a progress bar (e.g. in a pipeline log), one loss line this often.
+LOG_EVERY_S = 10.0
 
 
 @dataclass
@@ -204,6 +207,7 @@ def train_module(
 
     epochs = range(start_epoch, result.epochs_planned)
     bar = tqdm(epochs, desc="MIMA", unit="epoch", disable=not config.progress or result.stopped_early, initial=start_epoch, total=result.epochs_planned)
+    last_logged = 0.0
     for epoch in bar:
         if result.stopped_early:
             break
@@ -217,6 +221,10 @@ def train_module(
             history[f"validation_{name}"].append(value)
         monitored = validation_parts.get("total", train_parts["total"])
         bar.set_postfix(train=f"{train_parts['total']:.4f}", validation=f"{monitored:.4f}")
+        if time.monotonic() - last_logged > LOG_EVERY_S or epoch + 1 == result.epochs_planned:
+            last_logged = time.monotonic()
+            log.info("epoch %d/%d: train loss %.4f, validation loss %.4f",
+                     epoch + 1, result.epochs_planned, train_parts["total"], monitored)
         if monitored < best - config.min_delta:
             best, bad_epochs = monitored, 0
         else:
