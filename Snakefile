@@ -9,6 +9,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/integrate.smk"
+include: "workflow/rules/methods.smk"
 
 
 rule demo:

@@ -33,6 +33,8 @@ def test_paper_dag_dry_runs(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = jobs_by_dataset(result.stdout + result.stderr)
     assert set(jobs) == {"pca_spatial", "neurips_cite", "neurips_multiome"}
+    assert {"embed_totalvi", "embed_mofa", "embed_scvi", "runtime_table"} <= jobs["neurips_cite"]
+    assert "embed_multivi" in jobs["neurips_multiome"] and "embed_totalvi" not in jobs["neurips_multiome"]
     assert "download_zenodo" in jobs["pca_spatial"] and "download_geo" in jobs["neurips_cite"]
     assert {"raw_dataset", "prepare", "folds", "train_mima", "embed_mima", "mima_outputs"} <= jobs["neurips_multiome"]
 
@@ -66,6 +68,43 @@ def test_ci_target_builds_every_contracted_file(ci_run):
     assert all(int(name.split("-")[1]) % 5000 == 0 for name in atac.var_names)
 
 
+def test_every_method_of_every_dataset_ran(ci_run):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    for dataset in ("ci_cite", "ci_multiome", "ci_spatial"):
+        methods = config["datasets"][dataset].get("methods", config["methods"])
+        runtime = pd.read_csv(ci_run / "results" / dataset / "tables" / "runtime.tsv", sep="\t")
+        assert set(runtime["method"]) == {"mima", *methods}
+        assert set(runtime["status"]) == {"ok"} and (runtime["value"] > 0).all()
+        for method in methods:
+            embeddings = ad.read_h5ad(ci_run / "results" / dataset / "embeddings" / f"{method}.h5ad")
+            assert embeddings.uns["status"] == "ok" and len(embeddings.obsm) > 0, (dataset, method)
+            assert all(np.isfinite(v).all() for v in embeddings.obsm.values())
+            assert embeddings.uns["method"]["name"] == method and embeddings.uns["method"]["seed"] == 0
+
+
+def test_failing_methods_leave_every_other_result_and_a_failure_row(tmp_path):
+    workdir = new_workdir(tmp_path)
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["targets"]["ci"] = ["ci_cite"]
+    cite = config["datasets"]["ci_cite"]
+    cite["method_params"] = dict(cite["method_params"], pca={"n_comps": 0})  # PCA rejects 0 components
+    cite["mima"]["train"]["lr"] = 1.0e12  # MIMA diverges ...
+    cite["method_params"]["mima_unimodal"] = {"train": {"lr": 1.0e-3}}  # ... MIMA-Unimodal overrides it
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    result = snakemake(workdir, "ci", "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    base = workdir / "results" / "ci_cite"
+    statuses = {m: ad.read_h5ad(base / "embeddings" / f"{m}.h5ad").uns for m in ["mima", *cite["methods"]]}
+    assert statuses["pca"]["status"] == "failed" and "n_comps" in statuses["pca"]["reason"]
+    assert statuses["mima"]["status"] == "failed" and "diverged" in statuses["mima"]["reason"]
+    assert all(uns["status"] == "ok" for m, uns in statuses.items() if m not in ("pca", "mima"))
+    assert md.read_h5mu(base / "mima" / "outputs.h5mu").uns["status"] == "failed"
+    runtime = pd.read_csv(base / "tables" / "runtime.tsv", sep="\t")
+    failed = set(runtime.loc[runtime["status"] == "failed", "method"])
+    assert failed == {"pca", "mima"}
+    assert runtime.loc[runtime["method"] == "pca", "reason"].str.contains("n_comps").all()
+
+
 def test_second_run_has_nothing_to_do(ci_run):
     result = snakemake(ci_run, "ci", "-n", "--cores", "2")
     assert result.returncode == 0
@@ -80,7 +119,8 @@ def test_changing_one_datasets_parameter_reruns_only_its_jobs(ci_run, tmp_path):
     result = snakemake(ci_run, "ci", "-n", "--cores", "2", configfile=changed)
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = jobs_by_dataset(result.stdout + result.stderr)
-    assert jobs == {"ci_cite": {"train_mima", "embed_mima", "mima_outputs"}}
+    # MIMA and MIMA-Unimodal (trained with the dataset's MIMA settings) rerun, then the runtime table
+    assert jobs == {"ci_cite": {"train_mima", "embed_mima", "mima_outputs", "embed_mima_unimodal", "runtime_table"}}
 
 
 def test_invalid_config_stops_before_any_job_with_one_line(tmp_path):

@@ -28,6 +28,7 @@ from .train.device import resolve_device
 from .train.trainer import TrainingResult, train_module
 
 WEIGHTS_FILE = "model.pt"
+FAILURE_FILE = "failure.json"
 SETTINGS_FILE = "model.json"
 HISTORY_FILE = "history.tsv"
 
@@ -56,6 +57,20 @@ def _aligned_rows(matrix, modality_cells: pd.Index, all_cells: pd.Index):
     )
     placed = placement @ sp.csr_matrix(matrix, dtype=np.float32)
     return (placed if sp.issparse(matrix) else placed.toarray()), present
+
+
+def write_failure(directory: str | os.PathLike, reason: str) -> Path:
+    """Record in ``directory`` (instead of a model) that training failed."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / FAILURE_FILE).write_text(json.dumps({"status": "failed", "reason": reason}))
+    return directory
+
+
+def read_failure(directory: str | os.PathLike) -> str | None:
+    """The reason recorded by :func:`write_failure`, or ``None`` for a model."""
+    path = Path(directory) / FAILURE_FILE
+    return json.loads(path.read_text())["reason"] if path.exists() else None
 
 
 class MIMA:

@@ -65,8 +65,8 @@ def validate_config(config: dict, schema_path: str | Path, source: str = "config
             if name not in datasets:
                 raise InputError(source, f"targets.{target}", f"dataset {name!r} is not defined under datasets",
                                  f"use one of {sorted(datasets)} or add it")
-    for name, settings in datasets.items():
-        _validate_dataset(name, settings, source)
+    for name in datasets:
+        _validate_dataset(name, dataset_settings(config, name), source)
 
 
 def _validate_dataset(name: str, settings: dict, source: str) -> None:
@@ -77,10 +77,26 @@ def _validate_dataset(name: str, settings: dict, source: str) -> None:
     if kind == "files" and not (settings.get("files") or settings.get("h5mu")):
         raise InputError(source, f"datasets.{name}", "source: files needs files: {modality: path} or h5mu: path",
                          "name the user's data files")
+    _validate_methods(name, settings, source)
     for modality in settings.get("mima", {}).get("modalities", {}):
         if modality not in settings["modalities"]:
             raise InputError(source, f"datasets.{name}.mima.modalities.{modality}", "not a modality of the dataset",
                              f"use one of {sorted(settings['modalities'])}")
+
+
+def _validate_methods(name: str, settings: dict, source: str) -> None:
+    """Each listed method must suit the dataset's modalities (its counts are
+    checked when it runs)."""
+    from .methods import adapter
+
+    modalities = list(settings["modalities"])
+    for method in settings.get("methods", []):
+        requires = adapter(method).REQUIRES
+        missing = [m for m in requires.modalities if m not in modalities]
+        if missing or len(modalities) < requires.min_modalities:
+            need = list(requires.modalities) or f"at least {requires.min_modalities} modalities"
+            raise InputError(source, f"datasets.{name}.methods", f"{method} needs {need}; the dataset has {modalities}",
+                             f"remove {method} from datasets.{name}.methods")
 
 
 def dataset_settings(config: dict, dataset: str) -> dict:
@@ -94,6 +110,8 @@ def dataset_settings(config: dict, dataset: str) -> dict:
     settings["name"] = dataset
     settings["preprocess"] = deep_merge(config.get("preprocess", {}), settings.get("preprocess"))
     settings["mima"] = deep_merge(config.get("mima", {}), settings.get("mima"))
+    settings["methods"] = list(settings.get("methods", config.get("methods", [])))
+    settings["method_params"] = deep_merge(config.get("method_params", {}), settings.get("method_params"))
     settings["mima"]["train"].setdefault("seed", config.get("seed", 0))
     settings["seed"] = settings.get("seed", config.get("seed", 0))
     return settings

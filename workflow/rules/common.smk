@@ -1,9 +1,10 @@
 # Config validation and helpers shared by every rule file.
 
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlparse
 
-from mima.config import dataset_settings, validate_config
+from mima.config import dataset_settings, deep_merge, validate_config
 from mima.errors import InputError
 
 REPO = Path(workflow.basedir)
@@ -68,14 +69,39 @@ def target_datasets(target):
     return names
 
 
+def embedding_files(dataset):
+    """The embeddings file of MIMA and of every method of the dataset."""
+    return [f"{RESULTS}/{dataset}/embeddings/{m}.h5ad" for m in ["mima"] + DATASETS[dataset]["methods"]]
+
+
+def method_benchmarks(dataset):
+    """Benchmark tables of every job that produces a method's embeddings
+    (MIMA: training and embedding), keyed by method."""
+    base = f"{RESULTS}/{dataset}/benchmarks"
+    tables = {"mima": [f"{base}/train_mima.tsv", f"{base}/embed_mima.tsv"]}
+    tables.update({m: [f"{base}/embed_{m}.tsv"] for m in DATASETS[dataset]["methods"]})
+    return [path for paths in tables.values() for path in paths]
+
+
+def method_settings(dataset, method):
+    """Parameters of one method on one dataset. MIMA-Unimodal trains with the
+    dataset's MIMA settings (its own method_params override them)."""
+    settings = DATASETS[dataset]
+    params = settings["method_params"].get(method, {})
+    if method == "mima_unimodal":
+        params = deep_merge(settings["mima"], params)
+    return {"modalities": list(settings["modalities"]), "params": canonical(params), "seed": settings["seed"]}
+
+
 def dataset_outputs(dataset):
     """Every file the pipeline builds for one dataset."""
     base = f"{RESULTS}/{dataset}"
     return [
         f"{base}/prepared.h5mu",
         f"{base}/folds.tsv",
-        f"{base}/embeddings/mima.h5ad",
         f"{base}/mima/outputs.h5mu",
+        *embedding_files(dataset),
+        f"{base}/tables/runtime.tsv",
     ]
 
 
@@ -113,7 +139,7 @@ def raw_params(wildcards):
 
 def geo_file_name(settings):
     """The GEO file's own name (the last part of its URL)."""
-    return settings["url"].rstrip("/").rsplit("/", 1)[-1]
+    return PurePosixPath(urlparse(settings["url"]).path).name
 
 
 def raw_inputs(wildcards):

@@ -31,6 +31,8 @@ rule embed_mima:
         model=f"{RESULTS}/{{dataset}}/mima/model",
     output:
         f"{RESULTS}/{{dataset}}/embeddings/mima.h5ad",
+    params:
+        seed=lambda w: DATASETS[w.dataset]["mima"]["train"]["seed"],
     log:
         f"{LOGS}/embed_mima.log",
     benchmark:

@@ -1,11 +1,12 @@
-"""Rule embed_mima: posterior-mean embeddings of the trained MIMA."""
+"""Rule embed_mima: posterior-mean embeddings of the trained MIMA (or its
+failure record)."""
 
 import time
 
 import mudata
 
 import mima
-from mima.api import MIMA
+from mima.api import MIMA, read_failure
 from mima.embeddings import write_embeddings
 from mima.utils import log_to
 
@@ -13,8 +14,12 @@ log_to(snakemake.log[0])
 mudata.set_options(pull_on_update=False)
 started = time.time()
 data = mudata.read_h5mu(snakemake.input.data)
-model = MIMA.load(snakemake.input.model)
-embeddings = model.get_latent(data, source=snakemake.input.data)
-method = {"name": "mima", "version": mima.__version__, "seed": model.seed,
-          "parameters": model.settings()["model"], "runtime_s": time.time() - started}
-write_embeddings(snakemake.output[0], data.obs, embeddings, method)
+method = {"name": "mima", "version": mima.__version__, "seed": snakemake.params.seed}
+failure = read_failure(snakemake.input.model)
+if failure is not None:
+    write_embeddings(snakemake.output[0], data.obs, {}, dict(method, runtime_s=0.0), status="failed", reason=failure)
+else:
+    model = MIMA.load(snakemake.input.model)
+    embeddings = model.get_latent(data, source=snakemake.input.data)
+    method.update(parameters=model.settings()["model"], runtime_s=time.time() - started)
+    write_embeddings(snakemake.output[0], data.obs, embeddings, method)

@@ -1,0 +1,44 @@
+"""MIMA-Unimodal: the MIMA model on one modality at a time, without the
+product of experts and the translation terms (only private and batch
+latents are trained). Embeddings ``unimodal_private_<m>`` and
+``unimodal_batch_<m>``."""
+
+from __future__ import annotations
+
+
+import numpy as np
+
+from .base import Requirements
+
+REQUIRES = Requirements()
+
+
+def version() -> str:
+    """Version of the mima library."""
+    from .. import __version__
+
+    return __version__
+
+
+def run(mdata, modalities: list[str], params: dict, seed: int, threads: int) -> dict[str, np.ndarray]:
+    """Train one MIMA-Unimodal model per modality.
+
+    Parameters
+    ----------
+    params
+        The dataset's ``mima`` settings: ``model``, ``modalities`` (per
+        modality overrides) and ``train``.
+    """
+    from ..api import MIMA
+
+    model_params = dict(params.get("model", {}), shared=False)
+    train = dict(params.get("train", {}), seed=seed, num_threads=threads, progress=False)
+    embeddings = {}
+    for m in modalities:
+        model = MIMA.setup(mdata, [m], model_params=model_params,
+                           modality_params={m: params.get("modalities", {}).get(m, {})}, seed=seed)
+        model.train(mdata, train)
+        latent = model.get_latent(mdata)
+        embeddings[f"unimodal_private_{m}"] = latent[f"private_{m}"]
+        embeddings[f"unimodal_batch_{m}"] = latent[f"batch_{m}"]
+    return embeddings
