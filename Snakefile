@@ -10,6 +10,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/integrate.smk"
 include: "workflow/rules/methods.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule demo:

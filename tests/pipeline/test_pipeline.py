@@ -105,6 +105,32 @@ def test_failing_methods_leave_every_other_result_and_a_failure_row(tmp_path):
     assert runtime.loc[runtime["method"] == "pca", "reason"].str.contains("n_comps").all()
 
 
+def test_evaluation_tables_follow_the_contract(ci_run):
+    for dataset in ("ci_cite", "ci_multiome", "ci_spatial"):
+        tables = ci_run / "results" / dataset / "tables"
+        scib = pd.read_csv(tables / "scib.tsv", sep="\t")
+        assert {"silhouette_label", "leiden_nmi", "kbet", "pcr_comparison", "total"} <= set(scib["metric"])
+        assert {"poe", "pca_rna", "scvi_rna"} <= set(scib["embedding"])
+        totals = scib[scib.metric == "total"]["value"]
+        assert totals.between(0, 1).all() and len(totals) == scib["embedding"].nunique()
+        for scheme in ("loocv", "4cv"):
+            table = pd.read_csv(tables / f"classification_{scheme}.tsv", sep="\t", dtype={"fold": str})
+            assert {"input", "mima"} <= set(table["method"]) and set(table["scheme"]) == {scheme}
+            means = table[(table["fold"] == "mean") & (table["class"] == "mean")]
+            assert set(means["metric"]) == {"accuracy", "precision", "recall", "f1"}
+            assert means["value"].between(0, 1).all()
+        mse = pd.read_csv(tables / "translation_mse.tsv", sep="\t", dtype={"fold": str})
+        assert {"translation_mean", "same_centroid_mean", "knn_baseline_mean"} <= set(mse["metric"])
+        assert set(mse["fold"]) == {"0", "1", "2", "3", "all"}
+        r2 = pd.read_csv(tables / "translation_r2.tsv", sep="\t")
+        assert set(r2["method"]) == {"mima", "knn_baseline"} and {"pearson_r", "r2"} <= set(r2["metric"])
+    enrichment = pd.read_csv(ci_run / "results" / "ci_cite" / "tables" / "enrichment.tsv", sep="\t")
+    assert {("input", "rna"), ("mima", "denoised_rna")} <= set(zip(enrichment["method"], enrichment["embedding"]))
+    assert not (ci_run / "results" / "ci_multiome" / "tables" / "enrichment.tsv").exists()  # no gene set configured
+    summary = pd.read_csv(ci_run / "results" / "summary" / "ci" / "scib.tsv", sep="\t")
+    assert {"ci_cite", "ci_multiome", "ci_spatial"} <= set(summary["dataset"])
+
+
 def test_second_run_has_nothing_to_do(ci_run):
     result = snakemake(ci_run, "ci", "-n", "--cores", "2")
     assert result.returncode == 0
@@ -119,8 +145,12 @@ def test_changing_one_datasets_parameter_reruns_only_its_jobs(ci_run, tmp_path):
     result = snakemake(ci_run, "ci", "-n", "--cores", "2", configfile=changed)
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = jobs_by_dataset(result.stdout + result.stderr)
-    # MIMA and MIMA-Unimodal (trained with the dataset's MIMA settings) rerun, then the runtime table
-    assert jobs == {"ci_cite": {"train_mima", "embed_mima", "mima_outputs", "embed_mima_unimodal", "runtime_table"}}
+    # MIMA (also per fold) and MIMA-Unimodal (trained with the dataset's MIMA
+    # settings) rerun, then what reads them; nothing of another dataset
+    assert set(jobs) == {"ci_cite"}
+    assert jobs["ci_cite"] == {"train_mima", "embed_mima", "mima_outputs", "embed_mima_unimodal", "runtime_table",
+                               "train_mima_fold", "predict_mima_fold", "translation_tables", "scib", "classification",
+                               "classification_tables", "enrichment"}
 
 
 def test_invalid_config_stops_before_any_job_with_one_line(tmp_path):

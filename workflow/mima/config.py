@@ -112,6 +112,7 @@ def dataset_settings(config: dict, dataset: str) -> dict:
     settings["mima"] = deep_merge(config.get("mima", {}), settings.get("mima"))
     settings["methods"] = list(settings.get("methods", config.get("methods", [])))
     settings["method_params"] = deep_merge(config.get("method_params", {}), settings.get("method_params"))
+    settings["evaluation"] = deep_merge(config.get("evaluation", {}), settings.get("evaluation"))
     settings["mima"]["train"].setdefault("seed", config.get("seed", 0))
     settings["seed"] = settings.get("seed", config.get("seed", 0))
     return settings

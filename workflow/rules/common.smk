@@ -25,6 +25,11 @@ wildcard_constraints:
     dataset="[A-Za-z0-9_]+",
     modality="[A-Za-z0-9_]+",
     filename="[^/]+",
+    fold="[0-9]+",
+    clf_input="[A-Za-z0-9_]+-[A-Za-z0-9_]+",
+    method="[a-z_]+",
+    target="[A-Za-z0-9_]+",
+    table="[a-z0-9_]+",
 
 
 def data_mirror():
@@ -93,20 +98,82 @@ def method_settings(dataset, method):
     return {"modalities": list(settings["modalities"]), "params": canonical(params), "seed": settings["seed"]}
 
 
+def has_labels(dataset):
+    """Whether the dataset carries annotations (simulated data always does)."""
+    settings = DATASETS[dataset]
+    return settings["source"] == "simulate" or bool(settings.get("label_key"))
+
+
+def table_applies(dataset, table):
+    """Whether a dataset gets a table (labels, several modalities, a gene set)."""
+    settings = DATASETS[dataset]
+    if table.startswith("classification"):
+        return has_labels(dataset) and settings["evaluation"]["classification"].get("enabled", True)
+    if table.startswith("translation"):
+        return len(settings["modalities"]) > 1
+    if table == "enrichment":
+        return bool(settings["evaluation"].get("gene_set")) and "rna" in settings["modalities"]
+    return True
+
+
+TABLES = ["scib", "classification_loocv", "classification_4cv", "translation_mse", "translation_r2", "runtime", "enrichment"]
+
+
+def fold_files(dataset, name):
+    """One file per within-sample fold of the dataset's MIMA 4CV."""
+    n_folds = DATASETS[dataset]["preprocess"].get("n_folds", 4)
+    return [f"{RESULTS}/{dataset}/mima/cv/{fold}/{name}" for fold in range(n_folds)]
+
+
+def classification_input_names(dataset):
+    """Inputs classified: every modality's input (``input-<m>``) and each
+    configured embedding (``<method>-<embedding>``) of a method the dataset runs."""
+    settings = DATASETS[dataset]
+    names = [f"input-{m}" for m in settings["modalities"]]
+    for entry in settings["evaluation"]["classification"].get("embeddings", []):
+        method, embedding = entry.split(":")
+        if method == "mima" or method in settings["methods"]:
+            names.append(f"{method}-{embedding}")
+    return names
+
+
+def classification_inputs(wildcards):
+    base = f"{RESULTS}/{wildcards.dataset}"
+    inputs = {"data": f"{base}/prepared.h5mu", "folds": f"{base}/folds.tsv"}
+    method = wildcards.clf_input.split("-", 1)[0]
+    if method != "input":
+        inputs["embeddings"] = f"{base}/embeddings/{method}.h5ad"
+    return inputs
+
+
+def classification_params(wildcards):
+    settings = DATASETS[wildcards.dataset]
+    kind, name = wildcards.clf_input.split("-", 1)
+    return {
+        "input": {"kind": "modality" if kind == "input" else "embedding", "method": kind, "name": name},
+        "classification": canonical(settings["evaluation"]["classification"]),
+        # configured exclusions, and cells without an annotation
+        "exclude": sorted(set(settings.get("exclude_labels", [])) | set(settings["evaluation"]["scib"].get("unlabelled", []))),
+        "seed": settings["seed"],
+    }
+
+
 def dataset_outputs(dataset):
     """Every file the pipeline builds for one dataset."""
     base = f"{RESULTS}/{dataset}"
     return [
         f"{base}/prepared.h5mu",
-        f"{base}/folds.tsv",
         f"{base}/mima/outputs.h5mu",
         *embedding_files(dataset),
-        f"{base}/tables/runtime.tsv",
+        *[f"{base}/tables/{table}.tsv" for table in TABLES if table_applies(dataset, table)],
     ]
 
 
 def target_files(target):
-    return [path for name in target_datasets(target) for path in dataset_outputs(name)]
+    datasets = target_datasets(target)
+    summaries = [f"{RESULTS}/summary/{target}/{table}.tsv" for table in TABLES
+                 if any(table_applies(d, table) for d in datasets)]
+    return [path for name in datasets for path in dataset_outputs(name)] + summaries
 
 
 def settings_of(wildcards):

@@ -1,0 +1,102 @@
+"""The translation tables of one dataset (DESIGN §2, §4), from the held-out
+predictions of the per-fold MIMA models.
+
+``tables/translation_mse.tsv`` — columns ``dataset, method, embedding,
+source, target, fold, metric, value``: per fold and over all held-out cells
+(``fold = all``), the mean and median MSE of MIMA's translation and
+reconstruction, of the two leave-one-out annotation centroids and of the
+kNN-regression baseline (``metric`` = ``<kind>_mean`` / ``<kind>_median``;
+see :mod:`mima.evaluate.translation`). ``method`` is ``mima``,
+``embedding`` empty.
+
+``tables/translation_r2.tsv`` — columns ``dataset, method, embedding,
+source, target, feature, metric, value``: per evaluation feature, Pearson's
+r, its square ``r2`` (the study's r²) and the coefficient of determination
+``r2_score``, over the held-out cells of all folds pooled, for MIMA's
+translation (``method = mima``) and the kNN baseline (``method =
+knn_baseline``).
+
+``translation/per_cell_mse.tsv.gz`` — every held-out cell's MSEs, for the
+distribution figures.
+"""
+
+from __future__ import annotations
+
+import mudata as md
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .translation import feature_correlations, knn_regression_baseline, summarise, translation_errors
+
+
+def _dense(matrix) -> np.ndarray:
+    return np.asarray(matrix.toarray() if sp.issparse(matrix) else matrix, dtype=np.float32)
+
+
+def translation_tables(dataset: str, data: md.MuData, folds: pd.DataFrame, heldout: dict[int, md.MuData],
+                       source_representation: dict[str, np.ndarray], knn: int = 15,
+                       unlabelled: tuple[str, ...] = ("unlabelled", "other")):
+    """Build the three translation tables.
+
+    Parameters
+    ----------
+    dataset
+        Dataset name.
+    data
+        The prepared dataset (true values, labels).
+    folds
+        ``folds.tsv`` (``cell``, ``fold``).
+    heldout
+        ``{fold: held-out predictions}`` (:func:`mima.evaluate.heldout.heldout_predictions`).
+    source_representation
+        ``{modality: cells × k}`` representation of each source modality the
+        kNN baseline searches in (e.g. its PCA), rows in ``data.obs_names``
+        order.
+    knn
+        Neighbours of the kNN baseline.
+    unlabelled
+        Labels that do not count as an annotation for the centroids.
+
+    Returns
+    -------
+    mse, r2, per_cell : pandas.DataFrame
+    """
+    fold_of = folds.set_index("cell")["fold"].reindex(data.obs_names.astype(str)).to_numpy()
+    labels = data.obs["label"].astype(str).to_numpy() if "label" in data.obs else np.full(data.n_obs, None)
+    modalities = list(data.mod)
+    mse_frames, r2_frames, per_cell_frames = [], [], []
+    for target in modalities:
+        hvf = data.mod[target].var["hvf"].to_numpy(dtype=bool)
+        values_all = _dense(data.mod[target].X[:, hvf])
+        for source in (m for m in modalities if m != target):
+            pooled = {"true": [], "mima": [], "knn_baseline": []}
+            for fold, predictions in sorted(heldout.items()):
+                heldout_index = np.flatnonzero(fold_of == fold)
+                train_index = np.flatnonzero(fold_of != fold)
+                out = predictions.mod[target]
+                knn_prediction = knn_regression_baseline(source_representation[source][train_index],
+                                                         values_all[train_index],
+                                                         source_representation[source][heldout_index], k=knn)
+                per_cell = translation_errors(out.X, out.layers[f"translated_from_{source}"], out.layers["reconstructed"],
+                                              labels, values_all, heldout_index, knn=knn_prediction,
+                                              cells=data.obs_names[heldout_index], missing=unlabelled)
+                per_cell.insert(0, "fold", fold)
+                per_cell_frames.append(per_cell.assign(source=source, target=target))
+                mse_frames.append(summarise(per_cell.drop(columns="fold")).assign(source=source, target=target, fold=str(fold)))
+                pooled["true"].append(np.asarray(out.X))
+                pooled["mima"].append(out.layers[f"translated_from_{source}"])
+                pooled["knn_baseline"].append(knn_prediction)
+            every_cell = pd.concat([f for f in per_cell_frames if f["source"].iat[0] == source and f["target"].iat[0] == target])
+            mse_frames.append(summarise(every_cell.drop(columns=["fold", "source", "target"])).assign(source=source, target=target, fold="all"))
+            true = np.concatenate(pooled["true"])
+            for method in ("mima", "knn_baseline"):
+                correlations = feature_correlations(true, np.concatenate(pooled[method]), features=list(out.var_names))
+                long = correlations.melt(id_vars="feature", var_name="metric", value_name="value")
+                r2_frames.append(long.assign(method=method, source=source, target=target))
+    mse = pd.concat(mse_frames, ignore_index=True).assign(dataset=dataset, method="mima", embedding="")
+    mse = mse[["dataset", "method", "embedding", "source", "target", "fold", "metric", "value"]]
+    r2 = pd.concat(r2_frames, ignore_index=True).assign(dataset=dataset, embedding="")
+    r2 = r2[["dataset", "method", "embedding", "source", "target", "feature", "metric", "value"]]
+    per_cell = pd.concat(per_cell_frames, ignore_index=True)
+    return mse, r2, per_cell

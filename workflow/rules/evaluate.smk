@@ -1,0 +1,179 @@
+# Evaluation (DESIGN §4): scIB per method, classification per input,
+# translation 4CV with MIMA retrained per fold, enrichment; long tables.
+
+
+rule train_mima_fold:
+    input:
+        data=f"{RESULTS}/{{dataset}}/prepared.h5mu",
+        folds=f"{RESULTS}/{{dataset}}/folds.tsv",
+    output:
+        directory(f"{RESULTS}/{{dataset}}/mima/cv/{{fold}}/model"),
+    params:
+        settings=mima_params,
+        checkpoint_dir=f"{RESULTS}/{{dataset}}/mima/cv/{{fold}}/.ckpt",
+    log:
+        f"{LOGS}/train_mima_fold_{{fold}}.log",
+    benchmark:
+        f"{BENCHMARKS}/train_mima_fold_{{fold}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=600,
+    conda:
+        "../../envs/mima.yaml"
+    script:
+        "../scripts/train_mima_fold.py"
+
+
+rule predict_mima_fold:
+    input:
+        data=f"{RESULTS}/{{dataset}}/prepared.h5mu",
+        folds=f"{RESULTS}/{{dataset}}/folds.tsv",
+        model=f"{RESULTS}/{{dataset}}/mima/cv/{{fold}}/model",
+    output:
+        f"{RESULTS}/{{dataset}}/mima/cv/{{fold}}/heldout.h5mu",
+    log:
+        f"{LOGS}/predict_mima_fold_{{fold}}.log",
+    benchmark:
+        f"{BENCHMARKS}/predict_mima_fold_{{fold}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../../envs/mima.yaml"
+    script:
+        "../scripts/predict_mima_fold.py"
+
+
+rule translation_tables:
+    input:
+        data=f"{RESULTS}/{{dataset}}/prepared.h5mu",
+        folds=f"{RESULTS}/{{dataset}}/folds.tsv",
+        heldout=lambda w: fold_files(w.dataset, "heldout.h5mu"),
+        pca=f"{RESULTS}/{{dataset}}/embeddings/pca.h5ad",
+    output:
+        mse=f"{RESULTS}/{{dataset}}/tables/translation_mse.tsv",
+        r2=f"{RESULTS}/{{dataset}}/tables/translation_r2.tsv",
+        per_cell=f"{RESULTS}/{{dataset}}/translation/per_cell_mse.tsv.gz",
+    params:
+        settings=lambda w: canonical(DATASETS[w.dataset]["evaluation"]["translation"]),
+        unlabelled=lambda w: DATASETS[w.dataset]["evaluation"]["scib"].get("unlabelled", []),
+    log:
+        f"{LOGS}/translation_tables.log",
+    benchmark:
+        f"{BENCHMARKS}/translation_tables.tsv"
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../../envs/mima.yaml"
+    script:
+        "../scripts/translation_tables.py"
+
+
+rule scib:
+    # every embedding of every method in one job: scib-metrics' jax / numba
+    # compilation (~40 s) is then paid once per dataset, not once per method
+    input:
+        embeddings=lambda w: embedding_files(w.dataset),
+        data=f"{RESULTS}/{{dataset}}/prepared.h5mu",
+        pca=f"{RESULTS}/{{dataset}}/embeddings/pca.h5ad",
+    output:
+        f"{RESULTS}/{{dataset}}/tables/scib.tsv",
+    params:
+        settings=lambda w: canonical(DATASETS[w.dataset]["evaluation"]["scib"]),
+        seed=lambda w: DATASETS[w.dataset]["seed"],
+    log:
+        f"{LOGS}/scib.log",
+    benchmark:
+        f"{BENCHMARKS}/scib.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=600,
+    conda:
+        "../../envs/scib.yaml"
+    script:
+        "../scripts/scib.py"
+
+
+rule classification:
+    input:
+        unpack(classification_inputs),
+    output:
+        per_class=f"{RESULTS}/{{dataset}}/classification/{{clf_input}}.tsv",
+        predictions=f"{RESULTS}/{{dataset}}/classification/{{clf_input}}_predictions.tsv.gz",
+    params:
+        settings=classification_params,
+    log:
+        f"{LOGS}/classification_{{clf_input}}.log",
+    benchmark:
+        f"{BENCHMARKS}/classification_{{clf_input}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=16000,
+        runtime=600,
+    conda:
+        "../../envs/evaluate.yaml"
+    script:
+        "../scripts/classification.py"
+
+
+rule classification_tables:
+    input:
+        lambda w: [f"{RESULTS}/{w.dataset}/classification/{name}.tsv" for name in classification_input_names(w.dataset)],
+    output:
+        loocv=f"{RESULTS}/{{dataset}}/tables/classification_loocv.tsv",
+        cv=f"{RESULTS}/{{dataset}}/tables/classification_4cv.tsv",
+    log:
+        f"{LOGS}/classification_tables.log",
+    benchmark:
+        f"{BENCHMARKS}/classification_tables.tsv"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/evaluate.yaml"
+    script:
+        "../scripts/classification_tables.py"
+
+
+rule enrichment:
+    input:
+        data=f"{RESULTS}/{{dataset}}/prepared.h5mu",
+        outputs=f"{RESULTS}/{{dataset}}/mima/outputs.h5mu",
+        gene_set=lambda w: local_path(DATASETS[w.dataset]["evaluation"]["gene_set"]),
+    output:
+        f"{RESULTS}/{{dataset}}/tables/enrichment.tsv",
+    params:
+        seed=lambda w: DATASETS[w.dataset]["seed"],
+    log:
+        f"{LOGS}/enrichment.log",
+    benchmark:
+        f"{BENCHMARKS}/enrichment.tsv"
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    conda:
+        "../../envs/evaluate.yaml"
+    script:
+        "../scripts/enrichment.py"
+
+
+rule summary_table:
+    input:
+        lambda w: [f"{RESULTS}/{d}/tables/{w.table}.tsv" for d in target_datasets(w.target) if table_applies(d, w.table)],
+    output:
+        f"{RESULTS}/summary/{{target}}/{{table}}.tsv",
+    log:
+        f"{RESULTS}/summary/{{target}}/logs/{{table}}.log",
+    benchmark:
+        f"{RESULTS}/summary/{{target}}/benchmarks/{{table}}.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/mima.yaml"
+    script:
+        "../scripts/summary_table.py"

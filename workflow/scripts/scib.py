@@ -1,0 +1,19 @@
+"""Rule scib: raw, scaled and aggregated scIB metrics of every embedding of
+every method of one dataset."""
+
+import anndata as ad
+import mudata
+import pandas as pd
+
+from mima.evaluate.scib_tables import method_scib_rows, scib_table
+from mima.utils import log_to
+
+log_to(snakemake.log[0])
+mudata.set_options(pull_on_update=False)
+prepared = mudata.read_h5mu(snakemake.input.data, backed="r")
+obs, modalities = prepared.obs, list(prepared.mod)
+pca = ad.read_h5ad(snakemake.input.pca)
+raw = pd.concat([method_scib_rows(snakemake.wildcards.dataset, ad.read_h5ad(path), obs, modalities, pca,
+                                  snakemake.params.settings, snakemake.params.seed)
+                 for path in snakemake.input.embeddings], ignore_index=True)
+scib_table(raw).to_csv(snakemake.output[0], sep="\t", index=False)

@@ -1,0 +1,28 @@
+"""Rule translation_tables: MSE and R² tables of the 4CV translations."""
+
+import re
+
+import anndata as ad
+import mudata
+import pandas as pd
+
+from mima.evaluate.translation_tables import translation_tables
+from mima.methods.pca import pca_embedding
+from mima.utils import log_to
+
+log_to(snakemake.log[0])
+mudata.set_options(pull_on_update=False)
+data = mudata.read_h5mu(snakemake.input.data)
+folds = pd.read_csv(snakemake.input.folds, sep="\t")
+heldout = {int(re.search(r"/cv/(\d+)/", path).group(1)): mudata.read_h5mu(path) for path in snakemake.input.heldout}
+pca = ad.read_h5ad(snakemake.input.pca)
+representation = {}
+for m in data.mod:  # the kNN baseline searches the source's PCA (computed here if the PCA method failed)
+    key = f"pca_{m}"
+    representation[m] = pca.obsm[key] if key in pca.obsm else pca_embedding(data.mod[m].X, 50, 0)
+settings = snakemake.params.settings
+mse, r2, per_cell = translation_tables(snakemake.wildcards.dataset, data, folds, heldout, representation,
+                                       knn=settings.get("knn", 15), unlabelled=tuple(snakemake.params.unlabelled))
+mse.to_csv(snakemake.output.mse, sep="\t", index=False)
+r2.to_csv(snakemake.output.r2, sep="\t", index=False)
+per_cell.to_csv(snakemake.output.per_cell, sep="\t", index=False)
