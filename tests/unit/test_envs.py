@@ -55,3 +55,24 @@ def test_library_top_level_import_is_light():
     code = "import sys, mima, mima.config, mima.data.io, mima.embeddings; print(sorted(m for m in ('torch', 'jax') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_every_pinned_package_imports_in_the_venv():
+    """'Installed' is not 'working': import each env file's pip packages."""
+    from importlib.metadata import packages_distributions
+
+    modules_of: dict[str, list[str]] = {}
+    for module, distributions in packages_distributions().items():
+        for distribution in distributions:
+            modules_of.setdefault(distribution.lower().replace("_", "-"), []).append(module)
+    wanted = set()
+    for path in ENV_FILES:
+        for item in pip_pins(yaml.safe_load(path.read_text())):
+            if not item.startswith("-e "):
+                name = item.partition("==")[0].lower().replace("_", "-")
+                candidates = [m for m in modules_of.get(name, []) if not m.startswith("_") and m.isidentifier()]
+                assert candidates, f"{path.name}: no importable module found for {name}"
+                wanted.add(sorted(candidates, key=len)[0])
+    code = "import importlib, sys\nfor m in sys.argv[1:]: importlib.import_module(m)"
+    result = subprocess.run([sys.executable, "-c", code, *sorted(wanted)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
