@@ -103,6 +103,11 @@ def test_failing_methods_leave_every_other_result_and_a_failure_row(tmp_path):
     failed = set(runtime.loc[runtime["status"] == "failed", "method"])
     assert failed == {"pca", "mima"}
     assert runtime.loc[runtime["method"] == "pca", "reason"].str.contains("n_comps").all()
+    translation = pd.read_csv(base / "tables" / "translation_mse.tsv", sep="\t")
+    assert set(translation["status"]) == {"failed"} and translation["reason"].str.contains("diverged").all()
+    scib = pd.read_csv(base / "tables" / "scib.tsv", sep="\t")
+    assert set(scib.loc[scib["status"] == "failed", "method"]) == {"pca", "mima"}
+    assert set(scib.loc[scib["status"] == "ok", "method"]) >= {"harmony", "scvi", "totalvi"}
 
 
 def test_evaluation_tables_follow_the_contract(ci_run):

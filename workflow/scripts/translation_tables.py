@@ -21,8 +21,18 @@ for m in data.mod:  # the kNN baseline searches the source's PCA (computed here 
     key = f"pca_{m}"
     representation[m] = pca.obsm[key] if key in pca.obsm else pca_embedding(data.mod[m].X, 50, 0)
 settings = snakemake.params.settings
-mse, r2, per_cell = translation_tables(snakemake.wildcards.dataset, data, folds, heldout, representation,
-                                       knn=settings.get("knn", 15), unlabelled=tuple(snakemake.params.unlabelled))
-mse.to_csv(snakemake.output.mse, sep="\t", index=False)
-r2.to_csv(snakemake.output.r2, sep="\t", index=False)
-per_cell.to_csv(snakemake.output.per_cell, sep="\t", index=False)
+failed = {fold: p.uns["reason"] for fold, p in heldout.items() if p.uns.get("status", "ok") != "ok"}
+if failed:  # a fold's MIMA failed: the tables say so instead of holding partial numbers
+    fold, reason = sorted(failed.items())[0]
+    row = {"dataset": snakemake.wildcards.dataset, "method": "mima", "embedding": "", "source": "", "target": "",
+           "metric": "", "value": float("nan"), "status": "failed", "reason": f"fold {fold}: {reason}"}
+    pd.DataFrame([dict(row, fold="all")]).to_csv(snakemake.output.mse, sep="\t", index=False)
+    pd.DataFrame([dict(row, feature="")]).to_csv(snakemake.output.r2, sep="\t", index=False)
+    pd.DataFrame(columns=["cell", "fold", "source", "target"]).to_csv(snakemake.output.per_cell, sep="\t", index=False)
+else:
+    mse, r2, per_cell = translation_tables(snakemake.wildcards.dataset, data, folds, heldout, representation,
+                                           knn=settings.get("knn", 15), unlabelled=tuple(snakemake.params.unlabelled))
+    mse, r2 = mse.assign(status="ok", reason=""), r2.assign(status="ok", reason="")
+    mse.to_csv(snakemake.output.mse, sep="\t", index=False)
+    r2.to_csv(snakemake.output.r2, sep="\t", index=False)
+    per_cell.to_csv(snakemake.output.per_cell, sep="\t", index=False)
