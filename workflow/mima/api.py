@@ -20,7 +20,7 @@ import scipy.sparse as sp
 import torch
 
 from . import __version__
-from .errors import InputError
+from .errors import InputError, one_line
 from .model.config import ModalityConfig, ModelConfig, TrainConfig
 from .model.module import MIMAModule
 from .train.data import PairedArrays, minibatch_rows
@@ -153,8 +153,9 @@ class MIMA:
             for m in modalities
         ]
         batch = mdata.obs[batch_key]
-        categories = list(batch.cat.categories) if isinstance(batch.dtype, pd.CategoricalDtype) else sorted(batch.astype(str).unique())
-        categories = [str(c) for c in categories if (batch.astype(str) == str(c)).any()]
+        present = set(batch.astype(str))
+        ordered = batch.cat.categories if isinstance(batch.dtype, pd.CategoricalDtype) else sorted(present)
+        categories = [str(c) for c in ordered if str(c) in present]
         config = ModelConfig(modalities=modality_configs, n_batches=len(categories), **(model_params or {}))
         features = {m: list(mdata.mod[m].var_names) for m in modalities}
         return cls(config, categories, features, batch_key=batch_key, layer=layer, seed=seed)
@@ -378,3 +379,32 @@ class MIMA:
             frame = pd.read_csv(history_path, sep="\t", index_col=0)
             model.history = {c: frame[c].tolist() for c in frame.columns}
         return model.to(device)
+
+
+def train_or_record_failure(mdata, modalities: list[str], settings: dict, directory: str | os.PathLike,
+                            threads: int | None = None, checkpoint_dir: str | os.PathLike | None = None,
+                            source: str = "<data>") -> TrainingResult | None:
+    """Train MIMA with a dataset's ``mima`` settings (``model``,
+    ``modalities``, ``train``) and save it to ``directory``; a failure is
+    logged and recorded there instead (:func:`write_failure`), so the other
+    methods' results and the tables are still built.
+
+    Returns
+    -------
+    TrainingResult or None
+        ``None`` when training failed.
+    """
+    import logging
+    import traceback
+
+    try:
+        model = MIMA.setup(mdata, modalities, model_params=settings["model"], modality_params=settings["modalities"],
+                           seed=settings["train"]["seed"], source=source)
+        train = dict(settings["train"], num_threads=threads, progress=False)
+        result = model.train(mdata, train, checkpoint_dir=checkpoint_dir, source=source)
+    except Exception as error:  # failure isolation; the traceback stays in the log
+        logging.getLogger(__name__).error("MIMA training failed:\n%s", traceback.format_exc())
+        write_failure(directory, one_line(error))
+        return None
+    model.save(directory)
+    return result

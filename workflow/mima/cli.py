@@ -58,19 +58,6 @@ def _load_settings(path: str | None) -> dict:
     return settings
 
 
-def _write_embeddings(model, mdata, path: str, method: dict, prefix: str = "") -> None:
-    import anndata as ad
-
-    from .data.io import write_h5ad_atomic
-
-    obs = mdata.obs.copy()
-    embedding = ad.AnnData(obs=obs)
-    for name, values in model.get_latent(mdata).items():
-        embedding.obsm[prefix + name] = values
-    embedding.uns["method"] = method
-    write_h5ad_atomic(embedding, path)
-
-
 def cmd_simulate(args) -> None:
     """Write a simulated dataset (raw counts in layers['counts'], X log-normalised)."""
     from .data.io import write_h5mu_atomic
@@ -121,10 +108,13 @@ def cmd_embed(args) -> None:
 
     model = MIMA.load(args.model, device=args.device)
     mdata, _, source = _read(args, args.batch_key, args.modalities or [m for m in model.modalities])
+    from .embeddings import write_embeddings
+
     method = {"name": "mima" if model.config.shared else "mima_unimodal", "version": __version__,
-              "seed": model.seed, "parameters": str(model.settings()["model"])}
+              "seed": model.seed, "parameters": model.settings()["model"]}
     prefix = "" if model.config.shared else "unimodal_"
-    _write_embeddings(model, mdata, args.out, method, prefix)
+    embeddings = {prefix + name: values for name, values in model.get_latent(mdata, source=source).items()}
+    write_embeddings(args.out, mdata.obs, embeddings, method)
     print(f"wrote {args.out}")
 
 

@@ -29,3 +29,8 @@ class InputError(ValueError):
         self.fix = fix
         message = f"{self.source}: {self.field}: {problem} -- fix: {fix}"
         super().__init__(" ".join(message.split()))
+
+
+def one_line(error: BaseException, limit: int = 500) -> str:
+    """``Type: message`` of an exception on one line (for failure records)."""
+    return " ".join(f"{type(error).__name__}: {error}".split())[:limit]

@@ -16,6 +16,7 @@ import traceback
 import numpy as np
 
 from ..embeddings import embedding_file
+from ..errors import one_line
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,6 @@ def adapter(name: str):
 def env_file(name: str) -> str:
     """Name of the conda env file (``envs/<name>.yaml``) of a method."""
     return METHODS[name][1]
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(f"{type(error).__name__}: {error}".split())[:500]
 
 
 def run_method(name: str, mdata, modalities: list[str], params: dict, seed: int, threads: int = 1,
@@ -84,7 +81,7 @@ def run_method(name: str, mdata, modalities: list[str], params: dict, seed: int,
     except Exception as error:  # failure isolation: one method's crash must not stop the others
         log.error("method %s failed:\n%s", name, traceback.format_exc())
         info["runtime_s"] = time.time() - started
-        return embedding_file(mdata.obs, {}, info, status="failed", reason=_one_line(error))
+        return embedding_file(mdata.obs, {}, info, status="failed", reason=one_line(error))
     info["runtime_s"] = time.time() - started
     return embedding_file(mdata.obs, embeddings, info)
 
