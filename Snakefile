@@ -5,25 +5,33 @@
 configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/integrate.smk"
 include: "workflow/rules/methods.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/record.smk"
+include: "workflow/rules/figures.smk"
 
 
 rule demo:
     default_target: True
     input:
         target_files("demo"),
+        RUN_INFO_FILES,
 
 
 rule paper:
     input:
         target_files("paper"),
+        RUN_INFO_FILES,
 
 
 rule ci:
     input:
         target_files("ci"),
+        RUN_INFO_FILES,

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
+from torch import nn
 from torch.distributions import Normal, kl_divergence
 
 from mima.model.config import ModalityConfig, ModelConfig, TrainConfig
-from mima.model.loss import kl_standard_normal, mima_loss
+from mima.model.layers import InputLinear, gram_is_cheaper
+from mima.model.loss import _OutputProducts, kl_standard_normal, linear_squared_error, mima_loss
 from mima.model.module import MIMAModule
 from mima.model.poe import product_of_experts
+from mima.model.sparse import SparseRows, matmul, squared_norm
 from mima.train.trainer import planned_epochs
 
 
-def build(dims=(50, 8, 20), n_batches=3, hidden=None, seed=0, **kwargs):
+def build(dims=(50, 8, 20), n_batches=3, hidden=None, seed=0, output_activation="none", **kwargs):
     torch.manual_seed(seed)
-    modalities = [ModalityConfig(f"m{i}", d, hidden=hidden if hidden is not None else ([16] if d > 10 else [])) for i, d in enumerate(dims)]
+    modalities = [ModalityConfig(f"m{i}", d, hidden=hidden if hidden is not None else ([16] if d > 10 else []),
+                                 output_activation=output_activation) for i, d in enumerate(dims)]
     return MIMAModule(ModelConfig(modalities, n_batches=n_batches, latent_dim=4, **kwargs))
 
 
@@ -183,3 +188,159 @@ def test_min_steps_raises_epochs_only_for_small_data():
     assert planned_epochs(480, config) == 1000  # 4 steps an epoch
     assert planned_epochs(72_000, config) == 50  # 563 steps an epoch: the study's 50 stand
     assert planned_epochs(480, TrainConfig(min_steps=0)) == 50
+
+
+# --- the fast paths compute the same model ------------------------------------------------
+
+
+def sparse_input(n=24, d=90, density=0.1, seed=2):
+    values = sp.random(n, d, density=density, dtype=np.float32, random_state=seed).toarray()
+    values[3] = 0  # an all-zero row (a cell lacking the modality)
+    return sp.csr_matrix(np.log1p(values * 10))
+
+
+def test_input_linear_is_nn_linear_transposed_and_takes_sparse_rows():
+    torch.manual_seed(0)
+    reference = nn.Linear(90, 7)
+    torch.manual_seed(0)
+    layer = InputLinear(90, 7)  # the same random draws as nn.Linear
+    torch.testing.assert_close(layer.weight, reference.weight.t(), rtol=0, atol=0)
+    torch.testing.assert_close(layer.bias, reference.bias, rtol=0, atol=0)
+    matrix = sparse_input()
+    dense = torch.from_numpy(matrix.toarray())
+    g = torch.randn(24, 7, generator=torch.Generator().manual_seed(1))
+    grads = []
+    for x in (dense, SparseRows(matrix)):
+        layer.zero_grad()
+        out = layer(x)
+        torch.testing.assert_close(out, reference(dense), rtol=1e-5, atol=1e-6)
+        (out * g).sum().backward()
+        grads.append((layer.weight.grad.clone(), layer.bias.grad.clone()))
+    torch.testing.assert_close(grads[1][0], grads[0][0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grads[1][1], grads[0][1], rtol=1e-5, atol=1e-6)
+
+
+def test_input_linear_loads_an_nn_linear_state_dict():
+    reference = nn.Linear(90, 7)
+    layer = InputLinear(90, 7)
+    layer.load_state_dict(reference.state_dict())
+    x = torch.randn(5, 90)
+    torch.testing.assert_close(layer(x), reference(x))
+
+
+def test_sparse_products_match_dense_ones():
+    matrix = sparse_input()
+    rows = SparseRows(matrix)
+    dense = torch.from_numpy(matrix.toarray())
+    torch.testing.assert_close(squared_norm(rows), dense.pow(2).sum(-1))
+    weight = torch.randn(90, 5, requires_grad=True)
+    bias = torch.randn(90, requires_grad=True)
+
+    def value_and_grads(x):
+        out = (matmul(x, weight) ** 2).sum() + matmul(x, bias).pow(2).sum()
+        return (out.detach(), *torch.autograd.grad(out, (weight, bias)))
+
+    for got, want in zip(value_and_grads(rows), value_and_grads(dense)):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_output_products_gradient_is_exact():
+    weight = torch.randn(30, 6, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(30, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(5, 30, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda w, b: _OutputProducts.apply(w, b, x), (weight, bias))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum_features"])
+def test_expanded_squared_error_equals_decoding_and_comparing(reduction):
+    """linear_squared_error (no reconstructions) against the direct
+    ‖x − (W h + b)‖², in float64, for dense and sparse targets."""
+    g = torch.Generator().manual_seed(0)
+    matrix = sparse_input()
+    h = torch.randn(3, 24, 8, generator=g, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(90, 8, generator=g, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(90, generator=g, dtype=torch.float64, requires_grad=True)
+    x = torch.from_numpy(matrix.toarray()).double()
+    direct = (x - (h @ weight.t() + bias)).pow(2)
+    direct = direct.mean(-1) if reduction == "mean" else direct.sum(-1)
+    expanded = linear_squared_error(x, h, weight, bias, reduction)
+    torch.testing.assert_close(expanded, direct)
+    cell_weights = torch.rand(3, 24, generator=g, dtype=torch.float64)
+    want = torch.autograd.grad((direct * cell_weights).sum(), (h, weight, bias))
+    got = torch.autograd.grad((expanded * cell_weights).sum(), (h, weight, bias))
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+    # the sparse (float32) path agrees to float32 precision, gradients included
+    h32, weight32, bias32 = (t.detach().float().requires_grad_() for t in (h, weight, bias))
+    sparse = linear_squared_error(SparseRows(matrix), h32, weight32, bias32, reduction)
+    torch.testing.assert_close(sparse.double(), direct, rtol=1e-4, atol=1e-4)
+    got = torch.autograd.grad((sparse * cell_weights.float()).sum(), (h32, weight32, bias32))
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a.double(), b, rtol=1e-4, atol=1e-4)
+
+
+def test_module_loss_and_gradients_are_the_same_on_every_path():
+    """Dense vs sparse input, decoded vs expanded squared errors: the same
+    loss parts and gradients (to float32 rounding)."""
+    module = build(dims=(90, 8), hidden=None)
+    module.eval()  # posterior means: deterministic
+    matrix = sparse_input()
+    _, batch = inputs(module, n=24)
+    other = torch.rand(24, 8, generator=torch.Generator().manual_seed(3))
+    results = {}
+    for method in ("dense", "gram"):
+        for sparse in (False, True):
+            module.error_method = method
+            module.zero_grad()
+            x = {"m0": SparseRows(matrix) if sparse else torch.from_numpy(matrix.toarray()), "m1": other}
+            loss, parts = module.loss(x, batch)
+            loss.backward()
+            results[method, sparse] = parts, {n: p.grad.clone() for n, p in module.named_parameters()}
+    reference_parts, reference_grads = results["dense", False]
+    for (parts, grads) in results.values():
+        assert parts == pytest.approx(reference_parts, rel=1e-5, abs=1e-7)
+        for name, grad in grads.items():
+            torch.testing.assert_close(grad, reference_grads[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_one_stacked_decoder_call_equals_separate_calls():
+    module = build()
+    module.eval()
+    x, batch = inputs(module)
+    out = module(x, batch)
+    post = {m: module.encoders[m](x[m], batch) for m in module.names}
+    poe_mean = out["poe"][0]
+    for m in module.names:
+        z_batch = post[m]["batch"][0]
+        torch.testing.assert_close(out["recon_private"][m], module.decode(m, post[m]["private"][0] + z_batch))
+        torch.testing.assert_close(out["recon_poe"][m], module.decode(m, poe_mean + z_batch))
+        for n, predicted in out["translation"][m].items():
+            torch.testing.assert_close(predicted, module.decode(m, post[n]["shared"][0] + z_batch))
+
+
+def test_expanded_errors_are_used_only_where_cheaper():
+    assert gram_is_cheaper(n_rows=384, width=300, n_features=13_953, nnz=143_000, training=True)
+    assert not gram_is_cheaper(n_rows=3 * 8, width=300, n_features=13_953, nnz=9_000, training=True)
+    decoder = build(dims=(90,), hidden=[4], output_activation="softplus").decoders["m0"]
+    with pytest.raises(ValueError, match="linear decoder output"):
+        decoder.squared_errors(torch.randn(6, 4), torch.rand(3, 90), method="gram")
+
+
+def test_fixed_weights_computes_the_output_gram_once_and_changes_nothing(monkeypatch):
+    import mima.model.layers as layers
+
+    module = build(dims=(90, 8))
+    module.eval()
+    module.error_method = "gram"
+    _, batch = inputs(module, n=24)
+    x = {"m0": SparseRows(sparse_input()), "m1": torch.rand(24, 8, generator=torch.Generator().manual_seed(3))}
+    with torch.no_grad():
+        _, expected = module.loss(x, batch)
+        calls = []
+        real = layers.output_gram
+        monkeypatch.setattr(layers, "output_gram", lambda *a: calls.append(1) or real(*a))
+        with module.fixed_weights():
+            parts = [module.loss(x, batch)[1] for _ in range(3)]
+    assert len(calls) == 2  # once per decoder, not once per minibatch
+    assert all(p == expected for p in parts)
+    assert all(not d.reuse_gram and d._gram is None for d in module.decoders.values())

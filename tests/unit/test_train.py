@@ -11,6 +11,7 @@ import torch
 from helpers import make_mudata
 from mima.api import MIMA
 from mima.errors import InputError
+from mima.model.sparse import SparseRows
 from mima.train import trainer
 from mima.train.data import PairedArrays, minibatch_rows
 
@@ -51,8 +52,12 @@ def test_minibatches_never_densify_the_whole_matrix(monkeypatch):
     original = sp.csr_matrix.toarray
     monkeypatch.setattr(sp.csr_matrix, "toarray", lambda self, *a, **k: densified.append(self.shape[0]) or original(self, *a, **k))
     for rows in minibatch_rows(np.arange(1000), 128, (0, 0)):
+        before = len(densified)
         x, _, _ = data.minibatch(rows, torch.device("cpu"))
-        np.testing.assert_array_equal(x["m"].numpy(), original(matrix[rows]))
+        assert isinstance(x["m"], SparseRows) and len(densified) == before  # the CPU model takes sparse rows
+        dense, _, _ = data.minibatch(rows, torch.device("cpu"), sparse=False)  # what other devices get
+        np.testing.assert_array_equal(dense["m"].numpy(), original(matrix[rows]))
+        np.testing.assert_array_equal(x["m"].to_dense().numpy(), dense["m"].numpy())
     assert densified and max(densified) <= 128
 
 
@@ -188,3 +193,26 @@ def test_cuda_path_when_available(paired):
     assert next(model.module.parameters()).is_cuda
     cpu = trained(paired, train=dict(FAST, device="cpu"))
     np.testing.assert_allclose(model.get_latent(paired)["poe"], cpu.get_latent(paired)["poe"], atol=1e-2)
+
+
+def test_max_steps_ends_training_after_that_many_steps(paired):
+    model = trained(paired, train=dict(FAST, max_epochs=10, max_steps=5))
+    result = model.training_result
+    assert result.steps == 5  # 96 training cells in batches of 32: 3 steps an epoch
+    assert result.epochs_run == 2 and len(result.epoch_seconds) == 2 == len(result.validation_seconds)
+    assert all(0 <= v <= e for v, e in zip(result.validation_seconds, result.epoch_seconds))
+
+
+def test_expanded_and_decoded_losses_train_the_same_model(paired):
+    """The training loss without reconstructions (used where it is cheaper)
+    trains the model that decoding and comparing trains."""
+    models = {}
+    for method in ("dense", "gram"):
+        model = MIMA.setup(paired, ["m0", "m1"], model_params=SMALL, modality_params=HIDDEN)
+        model.module.error_method = method
+        model.train(paired, FAST)
+        models[method] = model
+    np.testing.assert_allclose(models["gram"].get_latent(paired)["poe"], models["dense"].get_latent(paired)["poe"],
+                               rtol=1e-4, atol=1e-5)
+    for name, values in models["dense"].history.items():
+        assert models["gram"].history[name] == pytest.approx(values, rel=1e-4, abs=1e-6)

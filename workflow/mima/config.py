@@ -7,11 +7,17 @@ Knows nothing of Snakemake: the rules pass the loaded ``config`` dict in.
 from __future__ import annotations
 
 import copy
-from pathlib import Path
+import difflib
+import re
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlparse
 
 import yaml
 
 from .errors import InputError
+
+#: What a downloaded file's name may be (the ``filename`` wildcard of workflow/rules/common.smk).
+SAFE_FILE_NAME = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
 
 
 def deep_merge(base: dict, override: dict | None) -> dict:
@@ -33,7 +39,12 @@ def _describe(error) -> tuple[str, str, str]:
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted(set(error.instance) - set(allowed))
         key = f"{path}.{extra[0]}" if path != "<top level>" else extra[0]
-        return key, "unknown key (misspelt?)", f"use one of {allowed}"
+        close = difflib.get_close_matches(extra[0], allowed, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return key, "unknown key (misspelt?)", f"{hint}use one of {allowed}"
+    if "propertyNames" in error.schema_path:
+        return path, f"the name {error.instance!r} is not allowed (names become file names and wildcards)", \
+            f"use only letters, digits and _ (pattern {error.validator_value})"
     if validator == "enum":
         return path, f"{error.instance!r} is not allowed", f"use one of {error.validator_value}"
     if validator == "required":
@@ -77,6 +88,11 @@ def _validate_dataset(name: str, settings: dict, source: str) -> None:
     if kind == "files" and not (settings.get("files") or settings.get("h5mu")):
         raise InputError(source, f"datasets.{name}", "source: files needs files: {modality: path} or h5mu: path",
                          "name the user's data files")
+    if kind == "geo":
+        file_name = PurePosixPath(urlparse(settings["url"]).path).name
+        if not re.fullmatch(SAFE_FILE_NAME, file_name):
+            raise InputError(source, f"datasets.{name}.url", f"its file name {file_name!r} is not a plain file name "
+                             "(it names the downloaded file)", f"give a URL whose last part matches {SAFE_FILE_NAME}")
     _validate_methods(name, settings, source)
     for modality in settings.get("mima", {}).get("modalities", {}):
         if modality not in settings["modalities"]:
@@ -113,6 +129,38 @@ def dataset_settings(config: dict, dataset: str) -> dict:
     settings["methods"] = list(settings.get("methods", config.get("methods", [])))
     settings["method_params"] = deep_merge(config.get("method_params", {}), settings.get("method_params"))
     settings["evaluation"] = deep_merge(config.get("evaluation", {}), settings.get("evaluation"))
+    settings["figures"] = deep_merge(config.get("figures", {}), settings.get("figures"))
     settings["mima"]["train"].setdefault("seed", config.get("seed", 0))
     settings["seed"] = settings.get("seed", config.get("seed", 0))
     return settings
+
+
+def effective_config(config: dict) -> dict:
+    """The configuration as a run uses it, for the run record.
+
+    Parameters
+    ----------
+    config
+        The loaded (merged) config files.
+
+    Returns
+    -------
+    dict
+        The global settings (the ``x-`` blocks left out: they are YAML
+        anchors, already resolved into the datasets) and, under
+        ``datasets``, every dataset's settings with the global defaults
+        merged in (:func:`dataset_settings`); plain types, keys sorted.
+    """
+    import json
+
+    settings = {key: value for key, value in config.items() if key != "datasets" and not key.startswith("x-")}
+    settings["datasets"] = {name: dataset_settings(config, name) for name in config.get("datasets", {})}
+    return json.loads(json.dumps(settings, sort_keys=True, default=str))
+
+
+def config_digest(config: dict) -> str:
+    """sha256 of :func:`effective_config` (the run record's rerun trigger)."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(effective_config(config), sort_keys=True).encode()).hexdigest()

@@ -3,12 +3,71 @@
 from __future__ import annotations
 
 import logging
+import platform
 import sys
+import traceback
+from importlib import metadata
+
+#: Packages whose versions every run records (``results/run_info/versions.tsv``).
+RECORDED_PACKAGES = (
+    "mima-pipeline", "snakemake", "numpy", "scipy", "pandas", "anndata", "mudata", "h5py", "torch",
+    "scvi-tools", "scib-metrics", "scanpy", "scikit-learn", "imbalanced-learn", "harmonypy", "scanorama",
+    "mofapy2", "jax", "jaxlib", "pyyaml", "jsonschema",
+)
 
 
 def log_to(path: str) -> None:
     """Send stdout, stderr and logging of this process to ``path``
-    (line-buffered, so a killed job's log is complete up to the kill)."""
+    (line-buffered, so a killed job's log is complete up to the kill).
+
+    An uncaught exception's traceback goes to the log. A bad input
+    (:class:`mima.errors.InputError`) also ends the log with its one-line
+    message and repeats that line on the job's original stderr, which
+    Snakemake shows, so the user reads one line naming the file, the field
+    and the fix instead of a traceback.
+    """
     stream = open(path, "w", buffering=1)
     sys.stdout = sys.stderr = stream
     logging.basicConfig(stream=stream, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    sys.excepthook = _report_to(stream)
+
+
+def _report_to(stream):
+    """An excepthook writing tracebacks to ``stream`` and bad input as one line."""
+    from .errors import InputError
+
+    def report(exc_type, error, tb):
+        traceback.print_exception(exc_type, error, tb, file=stream)
+        if isinstance(error, InputError):
+            line = " ".join(f"InputError: {error}".split())
+            print(line, file=stream, flush=True)
+            print(line, file=sys.__stderr__, flush=True)
+
+    return report
+
+
+def package_versions(packages=RECORDED_PACKAGES) -> dict[str, str]:
+    """Versions of Python, the platform and the installed ``packages``.
+
+    Read from the installed distributions' metadata (nothing is imported,
+    so this is cheap enough to run at every workflow start-up).
+
+    Parameters
+    ----------
+    packages
+        Distribution names.
+
+    Returns
+    -------
+    dict
+        ``{name: version}``: ``python`` and ``platform`` first, then each
+        package in the given order; ``not installed`` for a package that is
+        absent from this environment.
+    """
+    versions = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in packages:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions

@@ -24,12 +24,25 @@ BENCHMARKS = f"{RESULTS}/{{dataset}}/benchmarks"
 wildcard_constraints:
     dataset="[A-Za-z0-9_]+",
     modality="[A-Za-z0-9_]+",
-    filename="[^/]+",
+    filename="[A-Za-z0-9_][A-Za-z0-9_.-]*",
     fold="[0-9]+",
     clf_input="[A-Za-z0-9_]+-[A-Za-z0-9_]+",
     method="[a-z_]+",
     target="[A-Za-z0-9_]+",
     table="[a-z0-9_]+",
+
+
+# Downloads need the internet (cluster compute nodes often lack it) and the
+# gathering jobs take seconds: they run where Snakemake runs, never as
+# cluster jobs.
+localrules:
+    download_file,
+    download_geo,
+    download_zenodo,
+    run_info,
+    runtime_table,
+    classification_tables,
+    summary_table,
 
 
 def data_mirror():
@@ -60,6 +73,16 @@ def local_inputs_missing(settings):
     return []
 
 
+def shared_data_only(settings, missing):
+    """Whether absent files are shared data an offline target may do without
+    (mirrored downloads, files inside data_mirror such as the real starters).
+    A user's own absent file is not: raw_inputs stops the run on it."""
+    if settings["source"] == "download":
+        return True
+    mirror = data_mirror()
+    return bool(mirror) and all(Path(p).resolve().is_relative_to(Path(mirror).resolve()) for p in missing)
+
+
 def target_datasets(target):
     """Datasets of a named target. The offline targets (demo, ci) leave out,
     with a note, datasets whose local files are absent (the real starters
@@ -67,7 +90,7 @@ def target_datasets(target):
     names = []
     for name in config["targets"][target]:
         missing = local_inputs_missing(DATASETS[name])
-        if target != "paper" and missing:
+        if target != "paper" and missing and shared_data_only(DATASETS[name], missing):
             print(f"note: dataset {name} left out of target {target}: {missing[0]} is absent", file=sys.stderr)
             continue
         names.append(name)
@@ -166,6 +189,7 @@ def dataset_outputs(dataset):
         f"{base}/mima/outputs.h5mu",
         *embedding_files(dataset),
         *[f"{base}/tables/{table}.tsv" for table in TABLES if table_applies(dataset, table)],
+        *figure_files(dataset),
     ]
 
 
@@ -218,9 +242,14 @@ def raw_inputs(wildcards):
     if source == "simulate":
         return {}
     if source == "files":
-        if settings.get("h5mu"):
-            return {"h5mu": local_path(settings["h5mu"])}
-        return {modality: local_path(path) for modality, path in settings["files"].items()}
+        files = {"h5mu": settings["h5mu"]} if settings.get("h5mu") else settings["files"]
+        for key, path in files.items():  # a missing user file: one line before any job runs
+            if not Path(local_path(path)).exists():
+                field = f"datasets.{wildcards.dataset}.{'h5mu' if key == 'h5mu' else f'files.{key}'}"
+                error = InputError("config.yaml", field, f"{local_path(path)} does not exist",
+                                   "correct the path (relative paths are relative to the folder of config.yaml)")
+                sys.exit(f"Invalid input: {error}")
+        return {key: local_path(path) for key, path in files.items()}
     if source == "download":
         return {modality: f"{folder}/{modality}.h5ad" for modality in settings["files"]}
     if source == "geo":
@@ -239,3 +268,53 @@ def prepare_params(wildcards):
 def mima_params(wildcards):
     settings = DATASETS[wildcards.dataset]
     return {"modalities": list(settings["modalities"]), "mima": canonical(settings["mima"])}
+
+
+# --- figures (workflow/rules/figures.smk)
+
+FIGURES = f"{RESULTS}/{{dataset}}/figures"
+
+
+def is_spatial(dataset):
+    return bool(DATASETS[dataset].get("spatial_key"))
+
+
+def figure_names(dataset):
+    """The panels that apply to a dataset (its modalities, labels, tissue
+    coordinates, evaluation settings)."""
+    settings = DATASETS[dataset]
+    modalities = list(settings["modalities"])
+    names = [f"umap_input_{m}" for m in modalities] + [f"umap_corrected_{m}" for m in modalities] + ["umap_poe"]
+    names += ["scib_bio_vs_batch", "qc_sparsity", "qc_hvf_selection"]
+    if has_labels(dataset):
+        names.append("qc_annotation_counts")
+    if table_applies(dataset, "classification_loocv"):
+        names += ["classification_loocv", "classification_4cv"]
+    if table_applies(dataset, "translation_mse"):
+        names += ["translation_mse", "translation_r2"]
+    if table_applies(dataset, "enrichment"):
+        names.append("enrichment_map")
+    if is_spatial(dataset):
+        names += [f"rgb_{m}" for m in modalities] + ["tissue_poe_4cv"]
+        if table_applies(dataset, "translation_mse"):
+            names.append("translation_maps")
+    return names
+
+
+def figure_files(dataset):
+    return [f"{RESULTS}/{dataset}/figures/{name}.{ext}" for name in figure_names(dataset) for ext in ("png", "pdf")]
+
+
+def figure_params(wildcards):
+    """What the tissue panels show (DESIGN §5: config), and the seed."""
+    settings = DATASETS[wildcards.dataset]
+    return canonical({"figures": settings.get("figures", {}), "seed": settings["seed"]})
+
+
+def figure_output(name, caption, subcategory):
+    """PNG (in the report, with a caption) and PDF of one panel."""
+    return {
+        "png": report(f"{FIGURES}/{name}.png", caption=f"../report/{caption}.rst", category="{dataset}",
+                      subcategory=subcategory, labels={"dataset": "{dataset}", "figure": name}),
+        "pdf": f"{FIGURES}/{name}.pdf",
+    }

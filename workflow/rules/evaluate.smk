@@ -53,8 +53,8 @@ rule translation_tables:
         heldout=lambda w: fold_files(w.dataset, "heldout.h5mu"),
         pca=f"{RESULTS}/{{dataset}}/embeddings/pca.h5ad",
     output:
-        mse=f"{RESULTS}/{{dataset}}/tables/translation_mse.tsv",
-        r2=f"{RESULTS}/{{dataset}}/tables/translation_r2.tsv",
+        mse=report(f"{RESULTS}/{{dataset}}/tables/translation_mse.tsv", caption="../report/table.rst", category="{dataset}", subcategory="Tables", labels={"dataset": "{dataset}", "table": "translation_mse"}),
+        r2=report(f"{RESULTS}/{{dataset}}/tables/translation_r2.tsv", caption="../report/table.rst", category="{dataset}", subcategory="Tables", labels={"dataset": "{dataset}", "table": "translation_r2"}),
         per_cell=f"{RESULTS}/{{dataset}}/translation/per_cell_mse.tsv.gz",
     params:
         settings=lambda w: canonical(DATASETS[w.dataset]["evaluation"]["translation"]),
@@ -80,7 +80,7 @@ rule scib:
         data=f"{RESULTS}/{{dataset}}/prepared.h5mu",
         pca=f"{RESULTS}/{{dataset}}/embeddings/pca.h5ad",
     output:
-        f"{RESULTS}/{{dataset}}/tables/scib.tsv",
+        report(f"{RESULTS}/{{dataset}}/tables/scib.tsv", caption="../report/table.rst", category="{dataset}", subcategory="Tables", labels={"dataset": "{dataset}", "table": "scib"}),
     params:
         settings=lambda w: canonical(DATASETS[w.dataset]["evaluation"]["scib"]),
         seed=lambda w: DATASETS[w.dataset]["seed"],
@@ -124,8 +124,8 @@ rule classification_tables:
     input:
         lambda w: [f"{RESULTS}/{w.dataset}/classification/{name}.tsv" for name in classification_input_names(w.dataset)],
     output:
-        loocv=f"{RESULTS}/{{dataset}}/tables/classification_loocv.tsv",
-        cv=f"{RESULTS}/{{dataset}}/tables/classification_4cv.tsv",
+        loocv=report(f"{RESULTS}/{{dataset}}/tables/classification_loocv.tsv", caption="../report/table.rst", category="{dataset}", subcategory="Tables", labels={"dataset": "{dataset}", "table": "classification_loocv"}),
+        cv=report(f"{RESULTS}/{{dataset}}/tables/classification_4cv.tsv", caption="../report/table.rst", category="{dataset}", subcategory="Tables", labels={"dataset": "{dataset}", "table": "classification_4cv"}),
     log:
         f"{LOGS}/classification_tables.log",
     benchmark:
@@ -145,7 +145,7 @@ rule enrichment:
         outputs=f"{RESULTS}/{{dataset}}/mima/outputs.h5mu",
         gene_set=lambda w: local_path(DATASETS[w.dataset]["evaluation"]["gene_set"]),
     output:
-        f"{RESULTS}/{{dataset}}/tables/enrichment.tsv",
+        report(f"{RESULTS}/{{dataset}}/tables/enrichment.tsv", caption="../report/table.rst", category="{dataset}", subcategory="Tables", labels={"dataset": "{dataset}", "table": "enrichment"}),
     params:
         seed=lambda w: DATASETS[w.dataset]["seed"],
     log:
@@ -165,7 +165,7 @@ rule summary_table:
     input:
         lambda w: [f"{RESULTS}/{d}/tables/{w.table}.tsv" for d in target_datasets(w.target) if table_applies(d, w.table)],
     output:
-        f"{RESULTS}/summary/{{target}}/{{table}}.tsv",
+        report(f"{RESULTS}/summary/{{target}}/{{table}}.tsv", caption="../report/table.rst", category="Summary ({target})", labels={"table": "{table}"}),
     log:
         f"{RESULTS}/summary/{{target}}/logs/{{table}}.log",
     benchmark:

@@ -35,7 +35,7 @@ rule runtime_table:
         embeddings=lambda w: embedding_files(w.dataset),
         benchmarks=lambda w: method_benchmarks(w.dataset),
     output:
-        f"{RESULTS}/{{dataset}}/tables/runtime.tsv",
+        report(f"{RESULTS}/{{dataset}}/tables/runtime.tsv", caption="../report/table.rst", category="{dataset}", subcategory="Tables", labels={"dataset": "{dataset}", "table": "runtime"}),
     params:
         methods=lambda w: ["mima"] + DATASETS[w.dataset]["methods"],
     log:

@@ -36,6 +36,9 @@ def assemble_raw(settings: dict, inputs: dict[str, str]) -> md.MuData:
     Returns
     -------
     mudata.MuData
+        Read data also carry ``uns['source_files']`` (``{modality: file}``),
+        so that errors found later (e.g. in :func:`mima.preprocess.prepare.prepare_dataset`)
+        name the user's file.
     """
     kind = settings["source"]
     modalities = list(settings["modalities"])
@@ -54,13 +57,23 @@ def assemble_raw(settings: dict, inputs: dict[str, str]) -> md.MuData:
             mdata = assemble_modalities({m: mdata.mod[m] for m in modalities}, mdata)
         return mdata
     if "h5mu" in inputs:
-        return read_paired(h5mu=inputs["h5mu"], modalities=modalities, **keys)
-    if kind in ("files", "download"):
-        return read_paired(h5ad={m: inputs[m] for m in modalities}, modalities=modalities, **keys)
-    if kind == "geo":
-        return _read_geo(Path(inputs["geo"]), modalities, keys)
-    if kind == "zenodo":
-        return _read_zenodo(Path(inputs["zenodo"]), settings["files"], modalities, keys)
+        files = dict.fromkeys(modalities, str(inputs["h5mu"]))
+        mdata = read_paired(h5mu=inputs["h5mu"], modalities=modalities, **keys)
+    elif kind in ("files", "download"):
+        files = {m: str(inputs[m]) for m in modalities}
+        mdata = read_paired(h5ad=files, modalities=modalities, **keys)
+    elif kind == "geo":
+        files = dict.fromkeys(modalities, str(inputs["geo"]))
+        mdata = _read_geo(Path(inputs["geo"]), modalities, keys)
+    elif kind == "zenodo":
+        files = {m: str(Path(inputs["zenodo"]) / settings["files"][m]) for m in modalities if m in settings["files"]}
+        mdata = _read_zenodo(Path(inputs["zenodo"]), settings["files"], modalities, keys)
+    else:
+        mdata = None
+    if mdata is not None:
+        # the user's file of each modality, named by the later steps' error messages
+        mdata.uns["source_files"] = files
+        return mdata
     raise InputError(f"datasets.{settings['name']}", "source", f"{kind!r} is not a known source", f"use one of {SOURCES}")
 
 

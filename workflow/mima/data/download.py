@@ -285,7 +285,12 @@ def read_lock_file(lock_file: os.PathLike | str) -> dict[str, str]:
         return {}
     text = path.read_text()
     if _is_yaml(path):
-        entries = yaml.safe_load(text) or {}
+        try:
+            entries = yaml.safe_load(text) or {}  # safe: a python/object tag is refused, never run
+        except yaml.YAMLError as error:
+            detail = " ".join(str(error).split())[:200]
+            raise InputError(path, "lock file", f"is not plain YAML ({detail})",
+                             "fix or delete the lock file (it is rebuilt on the next downloads)") from error
         if not isinstance(entries, dict):
             raise InputError(path, "lock file", "is not a mapping of filename: sha256",
                              "fix or delete the lock file (it is rebuilt on the next downloads)")

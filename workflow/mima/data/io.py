@@ -25,6 +25,7 @@ __all__ = [
     "read_paired",
     "pair_modalities",
     "validate_training_input",
+    "check_modality_shape",
     "write_h5mu_atomic",
     "write_h5ad_atomic",
 ]
@@ -151,7 +152,7 @@ def _copy_batch(mdata, batch_key, order, source):
     if column is None:
         raise InputError(
             source, f"obs column {batch_key!r}", "is missing (the batch / sample of each cell)",
-            "add the column or pass batch_key= naming the column that holds the sample",
+            "add the column, or set batch_key (config.yaml) / batch_key= (Python) to the column that holds the sample",
         )
     n_missing = int(column.isna().sum())
     if n_missing:
@@ -356,7 +357,7 @@ def validate_training_input(
     mdata: md.MuData,
     modalities: Sequence[str],
     batch_key: str = "batch",
-    source: str = "<data>",
+    source: str | Mapping[str, str] = "<data>",
 ) -> None:
     """Check that ``mdata`` can be used to train a model on ``modalities``.
 
@@ -372,7 +373,8 @@ def validate_training_input(
     batch_key
         Global ``obs`` column holding the sample / batch of each cell.
     source
-        Name of the data's file, used in error messages.
+        Name of the data's file, used in error messages; or
+        ``{modality: file}`` when the modalities came from different files.
 
     Raises
     ------
@@ -384,6 +386,11 @@ def validate_training_input(
     """
     if isinstance(modalities, str):
         modalities = [modalities]
+    if isinstance(source, Mapping):
+        sources = {name: str(source.get(name, "<data>")) for name in mdata.mod}
+        source = ", ".join(dict.fromkeys(sources[name] for name in modalities if name in sources)) or "<data>"
+    else:
+        sources = {name: str(source) for name in mdata.mod}
     if not modalities:
         raise InputError(source, "modalities", "none named", "name at least one modality")
     present = ", ".join(mdata.mod) or "none"
@@ -392,18 +399,32 @@ def validate_training_input(
             raise InputError(source, f"modality {name!r}", f"is absent (present: {present})",
                              "name a present modality or add it to the data")
     for name in modalities:
-        _validate_shape(mdata.mod[name], name, source)
-        _check_unique_cells(mdata.mod[name], name, source)
-    _check_same_cells({n: mdata.mod[n] for n in modalities}, {n: source for n in modalities})
+        check_modality_shape(mdata.mod[name], name, sources[name])
+        _check_unique_cells(mdata.mod[name], name, sources[name])
+    _check_same_cells({n: mdata.mod[n] for n in modalities}, sources)
     for name in modalities:
         n_bad = _count_nonfinite(mdata.mod[name].X)
         if n_bad:
-            raise InputError(source, f"modality {name!r} X", f"holds {n_bad} NaN or infinite values",
+            raise InputError(sources[name], f"modality {name!r} X", f"holds {n_bad} NaN or infinite values",
                              "replace them (e.g. with 0) or drop the affected cells/features")
     _validate_batch(mdata, mdata.mod[modalities[0]].obs_names, batch_key, source)
 
 
-def _validate_shape(adata, name, source):
+def check_modality_shape(adata, name, source):
+    """Check that a modality is not empty.
+
+    Parameters
+    ----------
+    adata : anndata.AnnData
+        The modality.
+    name, source
+        Its name and file, for the message.
+
+    Raises
+    ------
+    mima.errors.InputError
+        When the modality has no cells, no features or no ``X``.
+    """
     if adata.n_obs == 0:
         raise InputError(source, f"modality {name!r}", "has zero cells", "give it the cells of the data set")
     if adata.n_vars == 0:

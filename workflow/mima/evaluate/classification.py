@@ -329,7 +329,7 @@ def evaluate(X, labels: Sequence[str], batch: Sequence[str], scheme: str, folds:
     y = labels[kept]
     classifier = {"n_estimators": n_estimators, "rf_n_estimators": rf_n_estimators, "n_jobs": n_jobs}
 
-    rows, predictions = [], []
+    rows, predictions, unscored = [], [], {}
     for fold, train, test in splits(scheme, batch[kept], None if folds is None else folds[kept]):
         X_train, X_test = X_kept[train], X_kept[test]
         proba = np.empty((test.size, len(classes)))
@@ -341,6 +341,8 @@ def evaluate(X, labels: Sequence[str], batch: Sequence[str], scheme: str, folds:
             n_test = int(truth.sum())
             scores = (binary_metrics(truth, pair[:, 1] > pair[:, 0]) if n_test >= min_test_instances
                       else dict.fromkeys(METRICS, np.nan))
+            if n_test < min_test_instances:
+                unscored.setdefault(cls, []).append(fold)
             for metric in METRICS:
                 rows.append({"fold": fold, "class": cls, "metric": metric, "value": scores[metric],
                              "n_test": n_test, "n_train": int(positive_train.sum())})
@@ -348,6 +350,11 @@ def evaluate(X, labels: Sequence[str], batch: Sequence[str], scheme: str, folds:
         predictions.append(pd.DataFrame({"cell_index": kept[test], "fold": fold, "true": y[test],
                                          "predicted": predicted}))
 
+    for cls, where in unscored.items():
+        log.info("notice: %s: class %r is not scored in %d of %d folds (%s): fewer than %d of its cells in the "
+                 "test set (DESIGN: metrics need >= %d instances); its rows hold NaN and the averages leave it out",
+                 scheme, str(cls), len(where), len(set(r["fold"] for r in rows)), ", ".join(map(str, where[:5])),
+                 min_test_instances, min_test_instances)
     per_class = pd.DataFrame(rows, columns=PER_CLASS_COLUMNS)
     predictions = pd.concat(predictions, ignore_index=True)[PREDICTION_COLUMNS]
     return per_class, summarise(per_class), predictions

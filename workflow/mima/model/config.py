@@ -162,10 +162,15 @@ class TrainConfig:
         ``patience`` epochs *(choice; off by default)*.
     patience, min_delta
         Early-stopping settings.
+    max_steps
+        Stop after this many optimiser steps in all (the epoch in which the
+        limit falls is the last, and is validated as usual); ``None``: no
+        limit. For benchmarks and quick trials, not for real training.
     device
         ``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda`` or ``cuda:N``.
     num_threads
-        Torch CPU threads; ``None`` leaves torch's default.
+        Torch CPU threads; ``None`` leaves torch's default (one per
+        physical core).
     progress
         Show a progress bar with the epoch's train / validation loss.
     """
@@ -179,6 +184,7 @@ class TrainConfig:
     early_stopping: bool = False
     patience: int = 10
     min_delta: float = 0.0
+    max_steps: int | None = None
     device: str = "auto"
     num_threads: int | None = None
     progress: bool = True
@@ -188,6 +194,8 @@ class TrainConfig:
             raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
         if self.batch_size < 1 or self.max_epochs < 1 or self.min_steps < 0:
             raise ValueError("batch_size and max_epochs must be >= 1 and min_steps >= 0")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1 or None, got {self.max_steps}")
 
     def to_dict(self) -> dict:
         """Plain-type dictionary of the settings."""

@@ -6,6 +6,8 @@ user-facing model (:mod:`mima.api`).
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 
@@ -13,6 +15,7 @@ from .config import ModelConfig
 from .layers import ModalityDecoder, ModalityEncoder
 from .loss import mima_loss
 from .poe import product_of_experts
+from .sparse import SparseRows
 
 
 class MIMAModule(nn.Module):
@@ -33,6 +36,10 @@ class MIMAModule(nn.Module):
       z_b^m stopped so the translation term never trains the batch head
     - denoised: dec_m(z_PoE + z_mod^m + z_b^m)
     - batch-corrected: dec_m(z_PoE + z_mod^m)
+
+    The loss never forms a reconstruction it only needs to compare: see
+    :meth:`errors`. ``error_method`` (``auto``, ``dense`` or ``gram``; not
+    saved) chooses how :meth:`errors` evaluates the squared errors.
 
     The buffer ``batch_latent_mean`` (modalities × samples × latent) holds
     each sample's mean batch latent over the training cells; it stands in
@@ -55,9 +62,23 @@ class MIMAModule(nn.Module):
                 m.n_features, m.hidden, config.latent_dim,
                 config.dropout_hidden, config.batch_norm, m.output_activation,
             )
+        self.error_method = "auto"
         self.register_buffer(
             "batch_latent_mean", torch.zeros(len(self.names), config.n_batches, config.latent_dim)
         )
+
+    @contextlib.contextmanager
+    def fixed_weights(self):
+        """Promise that the weights stay as they are inside the block (a
+        validation pass): the decoders' WᵀW terms of the loss are then
+        computed once instead of once per minibatch."""
+        for decoder in self.decoders.values():
+            decoder.reuse_gram, decoder._gram = True, None
+        try:
+            yield self
+        finally:
+            for decoder in self.decoders.values():
+                decoder.reuse_gram, decoder._gram = False, None
 
     def encode(
         self,
@@ -106,6 +127,25 @@ class MIMAModule(nn.Module):
         """Decoder of ``modality`` applied to a (summed) latent."""
         return self.decoders[modality](z)
 
+    def _stacked_latents(self, x, batch_index, present):
+        """Posteriors, PoE and, per modality, the sampled latent sums to
+        decode, stacked block-wise in the order private, PoE, then each
+        translation into the modality."""
+        posteriors, poe = self.encode(x, batch_index, present)
+        z = {m: {kind: self.sample(*p) for kind, p in post.items()} for m, post in posteriors.items()}
+        z_poe = self.sample(*poe) if poe is not None else None
+        stacks = {}
+        for m in self.names:
+            z_batch = z[m]["batch"]
+            stacked = [z[m]["private"] + z_batch]
+            sources = []
+            if self.config.shared:
+                stacked.append(z_poe + z_batch)
+                sources = [n for n in self.names if n != m]
+                stacked += [z[n]["shared"] + z_batch.detach() for n in sources]
+            stacks[m] = (torch.cat(stacked), sources)
+        return posteriors, poe, stacks
+
     def forward(
         self,
         x: dict[str, torch.Tensor],
@@ -118,19 +158,10 @@ class MIMAModule(nn.Module):
         (PoE, private and every translation into it) rather than once per
         decoding.
         """
-        posteriors, poe = self.encode(x, batch_index, present)
-        z = {m: {kind: self.sample(*p) for kind, p in post.items()} for m, post in posteriors.items()}
-        z_poe = self.sample(*poe) if poe is not None else None
+        posteriors, poe, stacks = self._stacked_latents(x, batch_index, present)
         recon_poe, recon_private, translation = {}, {}, {}
-        for m in self.names:
-            z_batch = z[m]["batch"]
-            stacked = [z[m]["private"] + z_batch]
-            sources = []
-            if self.config.shared:
-                stacked.append(z_poe + z_batch)
-                sources = [n for n in self.names if n != m]
-                stacked += [z[n]["shared"] + z_batch.detach() for n in sources]
-            decoded = self.decode(m, torch.cat(stacked)).split(batch_index.shape[0])
+        for m, (stacked, sources) in stacks.items():
+            decoded = self.decode(m, stacked).split(batch_index.shape[0])
             recon_private[m] = decoded[0]
             if self.config.shared:
                 recon_poe[m] = decoded[1]
@@ -140,14 +171,39 @@ class MIMAModule(nn.Module):
             "recon_poe": recon_poe, "recon_private": recon_private, "translation": translation,
         }
 
+    def errors(
+        self,
+        x: dict[str, torch.Tensor | SparseRows],
+        batch_index: torch.Tensor,
+        present: dict[str, torch.Tensor] | None = None,
+    ) -> dict:
+        """Like :meth:`forward`, but with the per-cell squared error of each
+        decoding (``errors``, laid out as
+        :func:`mima.model.loss.reconstruction_errors`) instead of the
+        reconstructions, which need not be formed (see
+        :meth:`mima.model.layers.ModalityDecoder.squared_errors`)."""
+        posteriors, poe, stacks = self._stacked_latents(x, batch_index, present)
+        errors = {}
+        for m, (stacked, sources) in stacks.items():
+            per_decoding = self.decoders[m].squared_errors(stacked, x[m], self.config.mse_reduction, self.error_method)
+            errors[m] = {"private": per_decoding[0]}
+            if self.config.shared:
+                errors[m]["poe"] = per_decoding[1]
+                errors[m]["translation"] = dict(zip(sources, per_decoding[2:]))
+        return {"posteriors": posteriors, "poe": poe, "errors": errors}
+
     def loss(
         self,
-        x: dict[str, torch.Tensor],
+        x: dict[str, torch.Tensor | SparseRows],
         batch_index: torch.Tensor,
         present: dict[str, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """Loss of one minibatch; see :func:`mima.model.loss.mima_loss`."""
+        """Loss of one minibatch; see :func:`mima.model.loss.mima_loss`.
+
+        ``x`` may hold :class:`~mima.model.sparse.SparseRows` (CPU).
+        """
+        dtype = self.batch_latent_mean.dtype
         if present is None:
-            present = {m: torch.ones_like(batch_index, dtype=x[m].dtype) for m in self.names}
-        present = {m: v.to(x[m].dtype) for m, v in present.items()}
-        return mima_loss(self(x, batch_index, present), x, present, self.config)
+            present = {m: torch.ones(batch_index.shape[0], dtype=dtype, device=batch_index.device) for m in self.names}
+        present = {m: v.to(dtype) for m, v in present.items()}
+        return mima_loss(self.errors(x, batch_index, present), None, present, self.config)

@@ -8,12 +8,14 @@ modality asks for it, every feature otherwise).
 
 from __future__ import annotations
 
+import logging
+
 import anndata as ad
 import mudata as md
 import numpy as np
 import scipy.sparse as sp
 
-from ..data.io import validate_training_input
+from ..data.io import check_modality_shape, validate_training_input
 from ..errors import InputError
 from .atac import bin_peaks
 from .hvf import select_hvf
@@ -21,12 +23,24 @@ from .normalize import check_counts, log_normalize
 
 METHODS = ("log_normalize", "atac_bins", "log1p", "as_provided")
 
+log = logging.getLogger(__name__)
+
 
 def _counts(adata: ad.AnnData, modality: str, source: str):
     counts = adata.layers["counts"] if "counts" in adata.layers else adata.X
     field = f"mod['{modality}'].layers['counts']" if "counts" in adata.layers else f"mod['{modality}'].X"
     check_counts(counts, source, field)
     return counts
+
+
+def _check_log1p_input(matrix, source: str, field: str) -> None:
+    """log1p of a value below 0 is NaN or -inf, or a negative model input: refuse it."""
+    values = matrix.data if sp.issparse(matrix) else np.asarray(matrix)
+    if values.size and values.dtype.kind in "if":
+        smallest = values.min()
+        if smallest < 0:
+            raise InputError(source, field, f"holds negative values (e.g. {smallest!r}), which log1p cannot transform",
+                             "give non-negative values, or set this modality's preprocess to as_provided")
 
 
 def _log1p(matrix):
@@ -67,6 +81,8 @@ def prepare_modality(adata: ad.AnnData, modality: str, method: str, settings: di
         out.var_names = names
         out.layers["counts"] = _float32(binned)
     elif method in ("log1p", "as_provided"):
+        if method == "log1p":
+            _check_log1p_input(adata.X, source, f"mod['{modality}'].X")
         x = _log1p(adata.X) if method == "log1p" else _float32(adata.X)
         out = ad.AnnData(x, obs=adata.obs.copy(), var=adata.var.copy())
         if "counts" in adata.layers:
@@ -100,14 +116,18 @@ def prepare_dataset(raw: md.MuData, settings: dict, source: str = "<data>") -> m
         simulated ground truth) and ``uns['preprocess']``.
     """
     params = settings.get("preprocess", {})
+    sources = source_files(raw, source)
     mods = {}
     for modality in settings.get("modality_order", list(settings["modalities"])):
         modality_settings = settings["modalities"][modality]
         if modality not in raw.mod:
             raise InputError(source, f"modality '{modality}'", "named in config but absent from the data",
                              f"use one of {sorted(raw.mod)}")
+        check_modality_shape(raw.mod[modality], modality, sources[modality])
         prepared = prepare_modality(raw.mod[modality], modality, modality_settings.get("preprocess", "as_provided"),
-                                    params, source)
+                                    params, sources[modality])
+        for notice in zero_notices(prepared, modality, sources[modality]):
+            log.warning(notice)
         if modality_settings.get("hvf", False):
             prepared.var["hvf"] = select_hvf(prepared.X, params.get("n_top_variance", 2000), params.get("n_top_mean", 1000))
         else:
@@ -123,5 +143,62 @@ def prepare_dataset(raw: md.MuData, settings: dict, source: str = "<data>") -> m
         "modalities": {m: dict(s) for m, s in settings["modalities"].items()},
         **{k: v for k, v in params.items()},
     }
-    validate_training_input(out, list(mods), "batch", source=source)
+    validate_training_input(out, list(mods), "batch", source={m: sources[m] for m in mods})
     return out
+
+
+def source_files(raw: md.MuData, default: str) -> dict[str, str]:
+    """The user's file each raw modality was read from.
+
+    Errors found while preprocessing then name that file rather than the
+    intermediate ``raw.h5mu``.
+
+    Parameters
+    ----------
+    raw
+        The raw dataset; :func:`mima.data.assemble.assemble_raw` records
+        ``uns['source_files']`` (``{modality: file}``) for data it read.
+    default
+        The name used for modalities without a recorded file (simulated data).
+
+    Returns
+    -------
+    dict
+        ``{modality: file}`` for every modality of ``raw``.
+    """
+    recorded = raw.uns.get("source_files", {})
+    return {m: str(recorded.get(m, default)) for m in raw.mod}
+
+
+def zero_notices(adata: ad.AnnData, modality: str, source: str) -> list[str]:
+    """One-line notices for features that are zero in every cell and cells
+    that are zero in every feature of a modality's input ``X``.
+
+    Both are kept -- the model uses every feature, and every method copes
+    with them (real data have them: e.g. ATAC bins that no cell of a subset
+    reaches) -- but the user is told.
+
+    Parameters
+    ----------
+    adata
+        The modality; ``X`` dense or scipy sparse (not densified).
+    modality, source
+        Named in the notices.
+
+    Returns
+    -------
+    list of str
+        Empty when there is nothing to report.
+    """
+    X = adata.X
+    magnitude = abs(X) if sp.issparse(X) else np.abs(np.asarray(X))
+    notices = []
+    for axis, what, names, across, fix in (
+            (0, "features", adata.var_names, "cell", "drop them if unintended"),
+            (1, "cells", adata.obs_names, "feature",
+             "drop them from every modality if unintended (e.g. scanpy.pp.filter_cells(adata, min_counts=1))")):
+        empty = np.flatnonzero(np.asarray(magnitude.sum(axis=axis)).ravel() == 0)
+        if empty.size:
+            notices.append(f"notice: {source}: mod['{modality}']: {empty.size} of {len(names)} {what} are zero in "
+                           f"every {across} (e.g. {names[empty[0]]!r}); kept -- {fix}")
+    return notices

@@ -1,7 +1,9 @@
 """Minibatches streamed from per-modality matrices (sparse CSR or dense).
 
-Only the rows of one minibatch are ever densified, so a sparse input the
-size of the full multiome set stays sparse in memory.
+A sparse input stays sparse in memory; on the CPU its minibatches stay
+sparse too (:class:`~mima.model.sparse.SparseRows`, which the model
+multiplies without densifying), and on other devices only the rows of one
+minibatch are densified, on the host, before the transfer.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 import torch
+
+from ..model.sparse import SparseRows
 
 
 def as_row_matrix(matrix) -> np.ndarray | sp.csr_matrix:
@@ -58,17 +62,32 @@ class PairedArrays:
         """Number of cells."""
         return int(self.batch_codes.shape[0])
 
-    def minibatch(self, rows: np.ndarray, device: torch.device) -> tuple[dict, torch.Tensor, dict]:
-        """Dense tensors of the given rows on ``device``.
+    def minibatch(self, rows: np.ndarray, device: torch.device, sparse: bool = True) -> tuple[dict, torch.Tensor, dict]:
+        """Tensors of the given rows on ``device``.
+
+        Parameters
+        ----------
+        rows
+            Cell positions (sorted is fastest).
+        device
+            Where the tensors go.
+        sparse
+            On the CPU, hand sparse modalities over as
+            :class:`~mima.model.sparse.SparseRows`; ``False``, or another
+            device, densifies them.
 
         Returns
         -------
         x, batch_index, present
             Input per modality, (cells,) sample index, float mask per modality.
         """
+        sparse = sparse and device.type == "cpu"
         x = {}
         for m, matrix in self.matrices.items():
             block = matrix[rows]
+            if sp.issparse(block) and sparse:
+                x[m] = SparseRows(block)
+                continue
             dense = block.toarray() if sp.issparse(block) else block
             x[m] = torch.from_numpy(np.ascontiguousarray(dense)).to(device, non_blocking=True)
         batch_index = torch.from_numpy(self.batch_codes[rows]).to(device)

@@ -4,6 +4,11 @@ per-epoch checkpoints and resume.
 A checkpoint holds the model, the optimiser, the history, the early-stopping
 state and the RNG state, so a run resumed from epoch k ends with exactly the
 parameters of an uninterrupted run (on the same device).
+
+Adam is torch's fused implementation where the device has one (CPU, CUDA):
+one pass over each parameter instead of a dozen element-wise kernels, which
+on the CPU made the optimiser step cost more than the model's forward and
+backward passes.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ from .device import resolve_device
 
 log = logging.getLogger(__name__)
 CHECKPOINT_NAME = "last.pt"
+#: Bumped when the parameter layout or the optimiser changes, so that an
+#: older checkpoint counts as another run and is not resumed.
+CHECKPOINT_FORMAT = 2
 #: Without a progress bar (e.g. in a pipeline log), one loss line this often.
 LOG_EVERY_S = 10.0
 
@@ -49,6 +57,13 @@ class TrainingResult:
         Whether early stopping ended the run.
     resumed_from_epoch
         Epochs already done in the checkpoint the run resumed from (0: fresh).
+    epoch_seconds, validation_seconds
+        Wall time of each epoch run in this session (training and
+        validation passes), and of its validation pass alone; for
+        benchmarks, not part of the history, which is the same on every run
+        of the same seed.
+    steps
+        Optimiser steps taken, including those of a resumed checkpoint.
     """
 
     history: dict = field(default_factory=dict)
@@ -57,6 +72,9 @@ class TrainingResult:
     epochs_planned: int = 0
     stopped_early: bool = False
     resumed_from_epoch: int = 0
+    epoch_seconds: list = field(default_factory=list)
+    validation_seconds: list = field(default_factory=list)
+    steps: int = 0
 
     @property
     def epochs_run(self) -> int:
@@ -76,6 +94,7 @@ def fingerprint(module: MIMAModule, data: PairedArrays, config: TrainConfig) -> 
     fingerprint is not resumed."""
     settings = {k: v for k, v in config.to_dict().items() if k not in ("progress", "num_threads", "device")}
     described = {
+        "format": CHECKPOINT_FORMAT,
         "model": module.config.to_dict(),
         "train": settings,
         "shapes": {m: list(x.shape) for m, x in data.matrices.items()},
@@ -97,12 +116,36 @@ def load_checkpoint(path: Path, device: torch.device) -> dict:
     return torch.load(path, map_location=device, weights_only=True)
 
 
-def _run_epoch(module, data, rows_iter, device, optimizer=None) -> dict[str, float]:
-    """One pass over minibatches; trains when an optimiser is given.
-    Returns the cell-weighted mean of each loss part."""
+def make_optimizer(module: MIMAModule, lr: float, device: torch.device) -> torch.optim.Adam:
+    """Adam over the module's parameters.
+
+    Parameters
+    ----------
+    module
+        The module, already on ``device``.
+    lr
+        Learning rate.
+    device
+        Where the parameters live; on the CPU and CUDA, torch's fused Adam.
+
+    Returns
+    -------
+    torch.optim.Adam
+    """
+    fused = device.type in ("cpu", "cuda")
+    return torch.optim.Adam(module.parameters(), lr=lr, fused=fused or None)
+
+
+def _run_epoch(module, data, rows_iter, device, optimizer=None, max_steps=None) -> tuple[dict[str, float], int]:
+    """One pass over minibatches; trains when an optimiser is given, for at
+    most ``max_steps`` steps. Returns the cell-weighted mean of each loss
+    part and the number of minibatches."""
     sums: dict[str, float] = defaultdict(float)
-    n_seen = 0
+    n_seen = steps = 0
     for rows in rows_iter:
+        if max_steps is not None and steps >= max_steps:
+            break
+        steps += 1
         x, batch_index, present = data.minibatch(rows, device)
         if optimizer is None:
             with torch.no_grad():
@@ -119,7 +162,8 @@ def _run_epoch(module, data, rows_iter, device, optimizer=None) -> dict[str, flo
         for name, value in parts.items():
             sums[name] += value * len(rows)
         n_seen += len(rows)
-    return {name: value / max(n_seen, 1) for name, value in sums.items()}
+    means = {name: value / max(n_seen, 1) for name, value in sums.items()}
+    return means, steps
 
 
 @torch.no_grad()
@@ -182,7 +226,7 @@ def train_module(
         train_indices=train_rows, validation_indices=validation_rows,
         epochs_planned=planned_epochs(train_rows.size, config),
     )
-    optimizer = torch.optim.Adam(module.parameters(), lr=config.lr)
+    optimizer = make_optimizer(module, config.lr, device)
     torch.manual_seed(config.seed)
     history: dict[str, list[float]] = defaultdict(list)
     best, bad_epochs, start_epoch = math.inf, 0, 0
@@ -201,6 +245,7 @@ def train_module(
             if device.type == "cuda" and "cuda_rng" in state:
                 torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
             result.resumed_from_epoch = start_epoch
+            result.steps = state.get("steps", 0)
             log.info("resuming from %s at epoch %d", checkpoint, start_epoch)
         else:
             log.warning("ignoring checkpoint %s of a different run", checkpoint)
@@ -209,12 +254,20 @@ def train_module(
     bar = tqdm(epochs, desc="MIMA", unit="epoch", disable=not config.progress or result.stopped_early, initial=start_epoch, total=result.epochs_planned)
     last_logged = 0.0
     for epoch in bar:
-        if result.stopped_early:
+        if result.stopped_early or (config.max_steps is not None and result.steps >= config.max_steps):
             break
+        started = time.perf_counter()
         module.train()
-        train_parts = _run_epoch(module, data, minibatch_rows(train_rows, config.batch_size, (config.seed, epoch)), device, optimizer)
+        remaining = None if config.max_steps is None else config.max_steps - result.steps
+        train_parts, steps = _run_epoch(module, data, minibatch_rows(train_rows, config.batch_size, (config.seed, epoch)),
+                                        device, optimizer, remaining)
+        result.steps += steps
         module.eval()
-        validation_parts = _run_epoch(module, data, minibatch_rows(validation_rows, config.batch_size), device) if validation_rows.size else {}
+        validation_started = time.perf_counter()
+        with module.fixed_weights():
+            validation_parts = _run_epoch(module, data, minibatch_rows(validation_rows, config.batch_size), device)[0] if validation_rows.size else {}
+        result.validation_seconds.append(time.perf_counter() - validation_started)
+        result.epoch_seconds.append(time.perf_counter() - started)
         for name, value in train_parts.items():
             history[f"train_{name}"].append(value)
         for name, value in validation_parts.items():
@@ -232,7 +285,7 @@ def train_module(
         result.stopped_early = config.early_stopping and bad_epochs >= config.patience
         if checkpoint is not None:
             state = {
-                "fingerprint": run_id, "epoch": epoch + 1,
+                "fingerprint": run_id, "epoch": epoch + 1, "steps": result.steps,
                 "model": module.state_dict(), "optimizer": optimizer.state_dict(),
                 "history": dict(history), "best": best, "bad_epochs": bad_epochs,
                 "stopped_early": result.stopped_early, "rng": torch.get_rng_state(),
