@@ -155,7 +155,10 @@ def test_changing_one_datasets_parameter_reruns_only_its_jobs(ci_run, tmp_path):
     assert set(jobs) == {"ci_cite"}
     assert jobs["ci_cite"] == {"train_mima", "embed_mima", "mima_outputs", "embed_mima_unimodal", "runtime_table",
                                "train_mima_fold", "predict_mima_fold", "translation_tables", "scib", "classification",
-                               "classification_tables", "enrichment"}
+                               "classification_tables", "enrichment",
+                               # the figures drawn from them (not the QC panels of the unchanged input)
+                               "umap", "figure_umap", "figure_scib", "figure_classification", "figure_translation",
+                               "figure_enrichment"}
 
 
 def test_invalid_config_stops_before_any_job_with_one_line(tmp_path):
