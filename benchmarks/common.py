@@ -111,8 +111,10 @@ def machine_info() -> dict:
         load_average, platform, cuda), ``versions`` (python, torch, numpy,
         scipy, scvi-tools, mima-pipeline) and ``git_commit``.
     """
-    import torch
-
+    try:  # the scib env has no torch
+        import torch
+    except ImportError:
+        torch = None
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
@@ -120,10 +122,10 @@ def machine_info() -> dict:
     return {
         "machine": {
             "cpu": _cpu_model(), "cores": os.cpu_count(), "cores_usable": usable,
-            "torch_threads": torch.get_num_threads(), "ram_gb": _ram_gb(),
+            "torch_threads": torch.get_num_threads() if torch else None, "ram_gb": _ram_gb(),
             "load_average": [round(v, 2) for v in os.getloadavg()],
             "platform": platform.platform(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "cuda": torch.cuda.get_device_name(0) if torch and torch.cuda.is_available() else None,
         },
         "versions": {
             "python": platform.python_version(),
@@ -250,7 +252,7 @@ def run_child(argv: list[str], env: dict | None = None) -> tuple[int, str, float
 # ---------------------------------------------------------------------- matmul
 
 
-def matmul_peak_gflops(n: int = 2048, repeats: int = 5, threads: int | None = None) -> float:
+def matmul_peak_gflops(n: int = 2048, repeats: int = 5, threads: int | None = None, device: str = "cpu") -> float:
     """Best float32 ``n x n @ n x n`` throughput of torch on this machine.
 
     Parameters
@@ -261,6 +263,9 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 5, threads: int | None = No
         Timed products; the fastest counts (the machine may be shared).
     threads
         Torch threads during the measurement (``None``: the current setting).
+    device
+        ``cpu`` or ``cuda`` (timed with synchronisation; TF32 as torch's
+        current setting, off by default).
 
     Returns
     -------
@@ -274,13 +279,16 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 5, threads: int | None = No
         torch.set_num_threads(threads)
     try:
         generator = torch.Generator().manual_seed(0)
-        a = torch.randn(n, n, generator=generator)
-        b = torch.randn(n, n, generator=generator)
+        a = torch.randn(n, n, generator=generator).to(device)
+        b = torch.randn(n, n, generator=generator).to(device)
+        sync = torch.cuda.synchronize if a.is_cuda else (lambda: None)
         a @ b  # warm-up: thread pool, BLAS dispatch
+        sync()
         best = float("inf")
         for _ in range(repeats):
             start = time.perf_counter()
             a @ b
+            sync()
             best = min(best, time.perf_counter() - start)
     finally:
         torch.set_num_threads(previous)

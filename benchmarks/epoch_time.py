@@ -39,6 +39,7 @@ Usage::
     .venv/bin/python benchmarks/epoch_time.py                 # 10,000 cells, all methods
     .venv/bin/python benchmarks/epoch_time.py --ablation --profile 20
     .venv/bin/python benchmarks/epoch_time.py --smoke         # seconds; checks the script runs
+    python benchmarks/epoch_time.py --device cuda --methods mima  # MIMA on a GPU (peak: float32 8192³ there)
 """
 
 from __future__ import annotations
@@ -66,13 +67,13 @@ def best_after_first(seconds: list[float]) -> float:
     return float(min(seconds[1:] if len(seconds) > 1 else seconds))
 
 
-def time_mima(mdata, epochs: int, threads: int, seed: int) -> dict:
-    """Train MIMA ``epochs`` epochs; per-epoch seconds and the model."""
+def time_mima(mdata, epochs: int, threads: int, seed: int, device: str = "cpu") -> dict:
+    """Train MIMA ``epochs`` epochs on ``device``; per-epoch seconds and the model."""
     from mima.api import MIMA
 
     model = MIMA.setup(mdata, ["rna", "adt"], model_params=MIMA_MODEL, modality_params=MIMA_MODALITIES, seed=seed)
     result = model.train(mdata, {"max_epochs": epochs, "min_steps": 0, "batch_size": BATCH_SIZE, "seed": seed,
-                                 "num_threads": threads, "device": "cpu", "progress": False})
+                                 "num_threads": threads, "device": device, "progress": False})
     return {"epoch_seconds": result.epoch_seconds, "model": model,
             "n_train": int(result.train_indices.size), "n_validation": int(result.validation_indices.size)}
 
@@ -108,7 +109,8 @@ def time_scvi_tools(mdata, epochs: int, threads: int, seed: int, methods: list[s
     if "totalvi" in methods:
         scvi_adapter.configure(seed, threads)
         counts = totalvi_adapter.model_input(mdata)
-        scvi.model.TOTALVI.setup_mudata(counts, batch_key="batch", modalities={"rna_layer": "rna", "protein_layer": "adt"})
+        scvi.model.TOTALVI.setup_mudata(counts, batch_key="batch",
+                                        modalities={"rna_layer": "rna", "protein_layer": "adt"})
         model = scvi.model.TOTALVI(counts, n_latent=100, gene_likelihood="nb")
         timer = epoch_timer()
         model.train(**scvi_adapter.train_kwargs(common), callbacks=[timer])
@@ -221,14 +223,20 @@ def measure(argv=None) -> dict:
     parser.add_argument("--ablation-steps", type=int, default=20)
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="profile N MIMA training steps")
     parser.add_argument("--smoke", action="store_true", help="tiny shapes, 2 epochs: checks that the script runs")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                        help="where MIMA trains and the matmul peak is measured (scvi-tools: its own choice)")
     args = parser.parse_args(argv)
+    if args.device == "cuda" and (args.ablation or args.profile):
+        parser.error("--ablation and --profile time the CPU path; leave them out with --device cuda")
 
     import torch
 
     torch.set_num_threads(args.threads)
-    shapes = dict(SMOKE) if args.smoke else {"n_cells": args.cells, **{k: CITE[k] for k in ("n_genes", "n_proteins", "n_batches")}}
+    full = {"n_cells": args.cells, **{k: CITE[k] for k in ("n_genes", "n_proteins", "n_batches")}}
+    shapes = dict(SMOKE) if args.smoke else full
     epochs = 2 if args.smoke else args.epochs
-    peaks = [matmul_peak_gflops(256 if args.smoke else 2048, threads=args.threads)]
+    peak_size = 256 if args.smoke else (8192 if args.device == "cuda" else 2048)
+    peaks = [matmul_peak_gflops(peak_size, threads=args.threads, device=args.device)]
     log(f"matmul peak {peaks[0]:.1f} GFLOP/s; generating {shapes}")
     mdata = cite_like(seed=args.seed, **shapes)
 
@@ -236,24 +244,25 @@ def measure(argv=None) -> dict:
     extra: dict = {}
     if "mima" in args.methods:
         log("MIMA")
-        mima = time_mima(mdata, epochs, args.threads, args.seed)
+        mima = time_mima(mdata, epochs, args.threads, args.seed, args.device)
         seconds["mima"] = mima["epoch_seconds"]
         flops = dense_flops(mima["model"].config, mima["n_train"], mima["n_validation"])
         if args.ablation:
-            extra["ablation_ms_per_step"] = ablation(mima["model"], mdata, 2 if args.smoke else args.ablation_steps, args.seed)
+            steps = 2 if args.smoke else args.ablation_steps
+            extra["ablation_ms_per_step"] = ablation(mima["model"], mdata, steps, args.seed)
         if args.profile:
             extra["profile"] = profile_steps(mima["model"], mdata, args.profile, args.seed)
     others = [m for m in args.methods if m != "mima"]
     if others:
         log(f"scvi-tools: {others}")
         seconds.update(time_scvi_tools(mdata, epochs, args.threads, args.seed, others))
-    peaks.append(matmul_peak_gflops(256 if args.smoke else 2048, threads=args.threads))
+    peaks.append(matmul_peak_gflops(peak_size, threads=args.threads, device=args.device))
 
     per_epoch = {name: round(best_after_first(values), 3) for name, values in seconds.items()}
     if "scvi_rna" in per_epoch:
         per_epoch["scvi"] = round(per_epoch["scvi_rna"] + per_epoch["scvi_adt"], 3)
     record = {
-        "smoke": args.smoke, "shapes": shapes, "batch_size": BATCH_SIZE, "epochs": epochs, "threads": args.threads,
+        "smoke": args.smoke, "device": args.device, "shapes": shapes, "batch_size": BATCH_SIZE, "epochs": epochs, "threads": args.threads,
         "seconds_per_epoch": per_epoch,
         "epoch_seconds_all": {name: [round(v, 3) for v in values] for name, values in seconds.items()},
         "matmul_peak_gflops": round(max(peaks), 1), "matmul_peak_gflops_runs": [round(p, 1) for p in peaks],
@@ -264,8 +273,8 @@ def measure(argv=None) -> dict:
         record.update({
             "n_train": mima["n_train"], "n_validation": mima["n_validation"],
             "dense_gflop_per_epoch": round(flops["epoch"] / 1e9, 2),
-            "dense_ideal_seconds": round(ideal, 3),
-            "efficiency": round(ideal / per_epoch["mima"], 3),
+            "dense_ideal_seconds": float(f"{ideal:.4g}"),
+            "efficiency": round(ideal / per_epoch["mima"], 4),
             "mima_dense_equivalent_gflops": round(flops["epoch"] / 1e9 / per_epoch["mima"], 1),
         })
         goals = {"efficiency_at_least_0.6": record["efficiency"] >= 0.6}

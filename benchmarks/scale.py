@@ -141,7 +141,8 @@ def load(folder: Path):
         else:
             x = sp.csr_matrix(tuple(np.load(folder / f"{m}.{p}.npy") for p in ("data", "indices", "indptr")),
                               shape=tuple(shape), copy=False)
-        mods[m] = ad.AnnData(x, obs=pd.DataFrame(index=names), var=pd.DataFrame(index=[f"{m}_{j}" for j in range(shape[1])]))
+        var = pd.DataFrame(index=[f"{m}_{j}" for j in range(shape[1])])
+        mods[m] = ad.AnnData(x, obs=pd.DataFrame(index=names), var=var)
     with md.set_options(pull_on_update=False):
         mdata = md.MuData(mods)
     mdata.obs["batch"] = pd.Categorical([f"sample{c}" for c in codes])
@@ -163,7 +164,8 @@ def child(kind: str, folder: Path, steps: int, seed: int, threads: int) -> dict:
         "kind": kind, "n_cells": int(mdata.n_obs), "steps": result.steps,
         "load_seconds": round(loaded - start, 2), "fit_seconds": round(done - loaded, 2),
         "seconds_per_step": round(per_step, 4), "validation_seconds": round(result.validation_seconds[0], 2),
-        "extrapolated_epoch_seconds": round(per_step * math.ceil(n_train / BATCH_SIZE) + result.validation_seconds[0], 1),
+        "extrapolated_epoch_seconds": round(per_step * math.ceil(n_train / BATCH_SIZE)
+                                            + result.validation_seconds[0], 1),
         "n_train": int(n_train), "n_validation": int(n_validation),
         "peak_rss_mb_after_load": rss_loaded, "peak_rss_mb_self": peak_rss_mb()["self"],
     }

@@ -107,9 +107,20 @@ def test_checkpoint_holding_a_pickled_object_is_refused(tmp_path):
 
     marker = tmp_path / "pwned"
     path = poisoned(tmp_path / ".ckpt" / "last.pt", marker, {"epoch": 1, "model": {"w": torch.zeros(2)}})
-    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+    with pytest.raises(InputError, match=r"last\.pt: weights: refused .*Weights only load failed.* fix: delete "):
         load_checkpoint(path, torch.device("cpu"))
     assert not marker.exists()
+
+
+def test_truncated_checkpoint_is_one_line_error_naming_the_fix(tmp_path):
+    from mima.train.trainer import load_checkpoint, save_checkpoint
+
+    path = tmp_path / ".ckpt" / "last.pt"
+    save_checkpoint(path, {"epoch": 1, "model": {"w": torch.zeros(1000)}})
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(InputError, match=r"last\.pt: weights: refused or unreadable .* fix: delete .*\.ckpt") as error:
+        load_checkpoint(path, torch.device("cpu"))
+    assert "\n" not in str(error.value)
 
 
 def test_training_never_resumes_from_a_poisoned_checkpoint(tmp_path, paired):
@@ -119,7 +130,7 @@ def test_training_never_resumes_from_a_poisoned_checkpoint(tmp_path, paired):
     checkpoint_dir = tmp_path / ".ckpt"
     poisoned(checkpoint_dir / "last.pt", marker, {"epoch": 1})
     model = MIMA.setup(paired, ["m0", "m1"], model_params={"latent_dim": 4}, seed=0)
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(InputError, match=r"\.ckpt"):
         model.train(paired, {"max_epochs": 2, "min_steps": 0, "progress": False}, checkpoint_dir=checkpoint_dir)
     assert not marker.exists()
 
@@ -133,7 +144,7 @@ def test_saved_model_holding_a_pickled_object_is_refused(tmp_path, paired):
     weights = torch.load(folder / "model.pt", weights_only=True)
     marker = tmp_path / "pwned"
     poisoned(folder / "model.pt", marker, weights)
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(InputError, match=r"model\.pt: weights: .* fix: train the model again"):
         MIMA.load(folder)
     assert not marker.exists()
 

@@ -42,7 +42,8 @@ def test_epoch_time_smoke(tmp_path):
     assert all(v > 0 for v in record["seconds_per_epoch"].values())
     assert record["ratio_to_mima"]["mima"] == 1.0
     assert record["matmul_peak_gflops"] > 0 and record["dense_gflop_per_epoch"] > 0
-    assert record["efficiency"] == pytest.approx(record["dense_ideal_seconds"] / record["seconds_per_epoch"]["mima"], rel=0.02)
+    ideal_over_mima = record["dense_ideal_seconds"] / record["seconds_per_epoch"]["mima"]
+    assert record["efficiency"] == pytest.approx(ideal_over_mima, rel=0.02, abs=2e-3)
     assert set(record["goals_met"]) == {"efficiency_at_least_0.6", "mima_at_most_half_totalvi"}
     assert set(record["ablation_ms_per_step"]) == {"dense_reference", "fused_adam", "fused_adam_sparse_input", "mima"}
     assert record["profile"] and {"op", "self_ms_per_step", "share"} <= set(record["profile"][0])
@@ -68,7 +69,8 @@ def test_dense_flops_counts_the_layer_shapes():
 
     from mima.model.config import ModalityConfig, ModelConfig
 
-    config = ModelConfig([ModalityConfig("rna", 1000, hidden=[30]), ModalityConfig("adt", 10)], n_batches=2, latent_dim=5)
+    config = ModelConfig([ModalityConfig("rna", 1000, hidden=[30]), ModalityConfig("adt", 10)],
+                         n_batches=2, latent_dim=5)
     # rna encoder 1000x30 then heads 30x(10 + 20 + 10); adt heads 10x(10 + 20 + 10);
     # each decoder runs three times (private, PoE, translation): rna 5x30, 30x1000; adt 5x10
     rna_encoder, adt_encoder = 1000 * 30 + 30 * 40, 10 * 40

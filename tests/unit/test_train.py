@@ -155,7 +155,8 @@ def test_translation_into_an_absent_modality_uses_the_samples_mean_batch_latent(
     codes = paired.obs["batch"].cat.codes.to_numpy()
     sample = codes[0]
     rows = result.train_indices[codes[result.train_indices] == sample]
-    np.testing.assert_allclose(model.module.batch_latent_mean[1, sample].numpy(), latent[rows].mean(0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(model.module.batch_latent_mean[1, sample].cpu().numpy(), latent[rows].mean(0),
+                               rtol=1e-4, atol=1e-5)
 
 
 def test_outputs_contract(paired):
@@ -190,9 +191,19 @@ def test_cuda_path_when_available(paired):
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device on this machine; the CUDA path is checked on a GPU machine")
     model = trained(paired, train=dict(FAST, device="cuda"))
-    assert next(model.module.parameters()).is_cuda
+    assert next(model.module.parameters()).is_cuda and model.module.batch_latent_mean.is_cuda
+    again = trained(paired, train=dict(FAST, device="cuda"))
+    for (name, a), b in zip(model.module.state_dict().items(), again.module.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)  # seeded CUDA training is deterministic
+    # CUDA draws its own dropout masks and noise, so weights differ from a CPU
+    # run's; the same weights give the same embedding on either device
+    on_cuda = model.get_latent(paired)
+    on_cpu = model.to("cpu").get_latent(paired)
+    for name in on_cuda:
+        np.testing.assert_allclose(on_cuda[name], on_cpu[name], rtol=1e-4, atol=1e-5, err_msg=name)
     cpu = trained(paired, train=dict(FAST, device="cpu"))
-    np.testing.assert_allclose(model.get_latent(paired)["poe"], cpu.get_latent(paired)["poe"], atol=1e-2)
+    assert model.history["train_total"][-1] < model.history["train_total"][0]
+    assert model.history["validation_total"][-1] == pytest.approx(cpu.history["validation_total"][-1], rel=0.1)
 
 
 def test_max_steps_ends_training_after_that_many_steps(paired):

@@ -25,7 +25,7 @@ from .model.config import ModalityConfig, ModelConfig, TrainConfig
 from .model.module import MIMAModule
 from .train.data import PairedArrays, minibatch_rows
 from .train.device import resolve_device
-from .train.trainer import TrainingResult, train_module
+from .train.trainer import TrainingResult, load_weights, train_module
 
 WEIGHTS_FILE = "model.pt"
 FAILURE_FILE = "failure.json"
@@ -371,7 +371,7 @@ class MIMA:
         settings = json.loads((directory / SETTINGS_FILE).read_text())
         model = cls(ModelConfig.from_dict(settings["model"]), settings["batch_categories"], settings["feature_names"],
                     batch_key=settings["batch_key"], layer=settings["layer"], seed=settings["seed"])
-        state = torch.load(directory / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+        state = load_weights(directory / WEIGHTS_FILE, "cpu", "train the model again (mima train)")
         model.module.load_state_dict(state)
         model.train_settings = settings.get("train", {})
         history_path = directory / HISTORY_FILE

@@ -126,7 +126,8 @@ class ModalityEncoder(nn.Module):
         self.private = GaussianHead(n_trunk, latent_dim, logvar_clamp)
         self.batch = BatchGaussianHead(n_trunk, latent_dim, n_batches, logvar_clamp)
 
-    def forward(self, x: torch.Tensor | SparseRows, batch_index: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    def forward(self, x: torch.Tensor | SparseRows,
+                batch_index: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Posterior (mean, log-variance) of each latent of this modality.
 
         ``x`` may be dense or :class:`~mima.model.sparse.SparseRows`.

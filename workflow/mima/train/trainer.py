@@ -25,8 +25,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ..errors import InputError, one_line
 from ..model.config import TrainConfig
 from ..model.module import MIMAModule
 from .data import PairedArrays, minibatch_rows, train_validation_split
@@ -111,9 +113,39 @@ def save_checkpoint(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
+def load_weights(path: Path, device: torch.device | str, fix: str) -> dict:
+    """Load a torch file with ``weights_only=True`` (no arbitrary pickles).
+
+    Parameters
+    ----------
+    path
+        A checkpoint or saved weights.
+    device
+        Where to map the tensors.
+    fix
+        What the user should do when the file is refused or unreadable.
+
+    Returns
+    -------
+    dict
+        The stored state.
+
+    Raises
+    ------
+    InputError
+        When the file holds anything but tensors and plain containers (a
+        pickled object that would run code), or is truncated.
+    """
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as error:  # torch raises UnpicklingError, RuntimeError or EOFError here
+        problem = f"refused or unreadable as weights only ({one_line(error)[:200]})"
+        raise InputError(str(path), "weights", problem, fix) from error
+
+
 def load_checkpoint(path: Path, device: torch.device) -> dict:
-    """Load a checkpoint with ``weights_only=True`` (no arbitrary pickles)."""
-    return torch.load(path, map_location=device, weights_only=True)
+    """Load a training checkpoint (see :func:`load_weights`)."""
+    return load_weights(path, device, f"delete {path.parent} to train from the start")
 
 
 def make_optimizer(module: MIMAModule, lr: float, device: torch.device) -> torch.optim.Adam:
@@ -186,9 +218,11 @@ def store_batch_latent_means(module: MIMAModule, data: PairedArrays, rows: np.nd
                     continue
                 x, batch_index, _ = data.minibatch(chunk, device)
                 mean, _ = module.encoders[m](x[m], batch_index)["batch"]
-                keep = missing[batch_index]
-                sums.index_add_(0, batch_index[keep], mean[keep])
-                counts.index_add_(0, batch_index[keep], torch.ones_like(batch_index[keep], dtype=counts.dtype))
+                # one-hot products, not index_add_: its CUDA atomics sum in a
+                # varying order, so the means (and resumed runs) would differ
+                one_hot = F.one_hot(batch_index, n_batches).to(mean.dtype) * missing[batch_index].unsqueeze(-1)
+                sums += one_hot.T @ mean
+                counts += one_hot.sum(0)
         module.batch_latent_mean[i] = sums / counts.clamp_min(1.0).unsqueeze(-1)
 
 
