@@ -1,4 +1,5 @@
 # MIMA pipeline. `snakemake --cores all` builds the offline demo;
+# `snakemake starters` the real BMMC starters (offline, from data_mirror);
 # `snakemake paper --cores all` the study (downloads); `snakemake ci` the
 # tiny run of the tests. Settings: config.yaml (validated at start-up).
 
@@ -22,6 +23,12 @@ rule demo:
     default_target: True
     input:
         target_files("demo"),
+        RUN_INFO_FILES,
+
+
+rule starters:
+    input:
+        target_files("starters"),
         RUN_INFO_FILES,
 
 

@@ -298,6 +298,17 @@ def test_sparse_equals_dense_and_seed_is_reproducible(instrumented):
     assert not other[0]["value"].equals(dense[0]["value"])
 
 
+def test_threads_do_not_change_the_results():
+    X, labels, batch = separable(noise=2.0)
+    X = X[:, 2:]
+    one = clf.evaluate(X, labels, batch, "loocv", seed=3, **dict(TINY, n_jobs=1))
+    two = clf.evaluate(X, labels, batch, "loocv", seed=3, **dict(TINY, n_jobs=2))
+    for a, b in zip(one, two):
+        pd.testing.assert_frame_equal(a, b)
+    forest = clf.make_classifier(seed=0, n_jobs=2).estimator
+    assert forest.n_jobs == 2 and clf.make_classifier(seed=0, n_jobs=2).n_jobs == 1
+
+
 def test_classes_missing_from_training_do_not_crash():
     X, labels, batch = separable(n_per=20)
     X = X[:, 2:]

@@ -79,6 +79,34 @@ def test_batch_head_uses_the_cells_sample_block():
     torch.testing.assert_close(after, full[torch.arange(6), batch, 0])
 
 
+def test_batch_head_block_products_equal_computing_every_block():
+    """The CPU path (each cell through its own block) gives the outputs and
+    gradients of computing every block and gathering, with samples absent
+    from the minibatch and cells in no particular order."""
+    from mima.model.layers import BatchGaussianHead
+
+    torch.manual_seed(0)
+    head = BatchGaussianHead(n_in=7, latent_dim=3, n_batches=5, logvar_clamp=12.0)
+    h = torch.randn(11, 7, requires_grad=True)
+    batch = torch.tensor([3, 0, 3, 4, 0, 0, 4, 3, 3, 0, 4])  # samples 1 and 2 absent
+    upstream = torch.randn(2, 11, 3)
+
+    mean, logvar = head(h, batch)
+    (upstream[0] * mean + upstream[1] * logvar).sum().backward()
+    block_grads = [t.grad.clone() for t in (h, head.linear.weight, head.linear.bias)]
+    for t in (h, head.linear.weight, head.linear.bias):
+        t.grad = None
+
+    blocks = head.linear(h).view(11, 5, 2, 3)[torch.arange(11), batch]
+    (upstream[0] * blocks[:, 0] + upstream[1] * blocks[:, 1].clamp(-12, 12)).sum().backward()
+    torch.testing.assert_close(mean, blocks[:, 0])
+    torch.testing.assert_close(logvar, blocks[:, 1])
+    for got, expected in zip(block_grads, (h.grad, head.linear.weight.grad, head.linear.bias.grad)):
+        torch.testing.assert_close(got, expected)
+    absent = head.linear.weight.grad.view(5, 6, 7)[[1, 2]]
+    assert torch.all(absent == 0) and torch.all(block_grads[1].view(5, 6, 7)[[1, 2]] == 0)
+
+
 def test_translation_loss_does_not_train_batch_or_private_heads():
     module = build()
     module.train()

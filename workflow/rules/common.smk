@@ -84,7 +84,7 @@ def shared_data_only(settings, missing):
 
 
 def target_datasets(target):
-    """Datasets of a named target. The offline targets (demo, ci) leave out,
+    """Datasets of a named target. The offline targets (all but paper) leave out,
     with a note, datasets whose local files are absent (the real starters
     when ../shared/data is not there); `paper` downloads what it needs."""
     names = []

@@ -83,8 +83,12 @@ def make_classifier(seed: int = 0, n_estimators: int | None = None, rf_n_estimat
         Number of trees of each random forest; None keeps scikit-learn's
         default.
     n_jobs
-        Parallel jobs of the bagging ensemble (the forests run serially
-        inside it, so the two never oversubscribe the cores).
+        Threads of each random forest (fit and predict). The bags run one
+        after the other: bagging in parallel would start processes and
+        pickle the training data for every fit, which costs more than the
+        small forests themselves (one fit per class and fold). The results
+        do not depend on ``n_jobs``: every seed is drawn before any work is
+        shared out.
 
     Returns
     -------
@@ -94,10 +98,10 @@ def make_classifier(seed: int = 0, n_estimators: int | None = None, rf_n_estimat
     from imblearn.ensemble import BalancedBaggingClassifier
     from sklearn.ensemble import RandomForestClassifier
 
-    forest = {"random_state": seed}
+    forest = {"random_state": seed, "n_jobs": n_jobs}
     if rf_n_estimators is not None:
         forest["n_estimators"] = int(rf_n_estimators)
-    bagging = {"random_state": seed, "n_jobs": n_jobs}
+    bagging = {"random_state": seed, "n_jobs": 1}
     if n_estimators is not None:
         bagging["n_estimators"] = int(n_estimators)
     return BalancedBaggingClassifier(estimator=RandomForestClassifier(**forest), **bagging)
@@ -290,7 +294,7 @@ def evaluate(X, labels: Sequence[str], batch: Sequence[str], scheme: str, folds:
         Bags and trees per forest; None keeps the libraries' defaults
         (smaller values only for tests and the tiny CI run).
     n_jobs
-        Parallel jobs of each bagging ensemble.
+        Threads of each random forest (see :func:`make_classifier`).
     min_test_instances
         A class is scored in a fold only if the fold's test set holds at
         least this many of its cells.

@@ -79,11 +79,62 @@ class GaussianHead(nn.Module):
         return mean, logvar.clamp(-self.logvar_clamp, self.logvar_clamp)
 
 
+class _BlockLinear(torch.autograd.Function):
+    """``y_i = h_i W_{b_i}ᵀ + c_{b_i}``: each row through its own block.
+
+    Rows are grouped by block and each group takes one matrix product, so a
+    minibatch costs ``cells x n_in x block`` multiply-adds instead of
+    ``cells x n_in x block x n_blocks`` for computing every block.
+    """
+
+    @staticmethod
+    def forward(ctx, h, weight, bias, block_index):
+        n_blocks, width = bias.shape
+        order = torch.argsort(block_index, stable=True)
+        sizes = torch.bincount(block_index, minlength=n_blocks).tolist()
+        h_sorted = h[order]
+        out_sorted = torch.empty(h.shape[0], width, dtype=h.dtype, device=h.device)
+        start = 0
+        for block, size in enumerate(sizes):
+            if size:
+                torch.addmm(bias[block], h_sorted[start:start + size], weight[block].T,
+                            out=out_sorted[start:start + size])
+                start += size
+        out = torch.empty_like(out_sorted)
+        out[order] = out_sorted
+        ctx.save_for_backward(h_sorted, weight, order)
+        ctx.sizes = sizes
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        h_sorted, weight, order = ctx.saved_tensors
+        g_sorted = grad_out[order]
+        grad_h_sorted = torch.empty_like(h_sorted)
+        grad_weight = torch.zeros_like(weight)
+        grad_bias = grad_weight.new_zeros(weight.shape[:2])
+        start = 0
+        for block, size in enumerate(ctx.sizes):
+            if size:
+                rows = slice(start, start + size)
+                torch.mm(g_sorted[rows], weight[block], out=grad_h_sorted[rows])
+                torch.mm(g_sorted[rows].T, h_sorted[rows], out=grad_weight[block])
+                grad_bias[block] = g_sorted[rows].sum(0)
+                start += size
+        grad_h = torch.empty_like(grad_h_sorted)
+        grad_h[order] = grad_h_sorted
+        return grad_h, grad_weight, grad_bias, None
+
+
 class BatchGaussianHead(nn.Module):
     """One latent block per sample; each cell uses its own sample's block.
 
-    The head computes every block and gathers the cell's one, so gradients
-    reach only the weights of the block that the cell's sample selects.
+    The weights are one ``nn.Linear`` whose output rows are the blocks side
+    by side (sample ``b``: rows ``[2 L b, 2 L (b + 1))``, mean then
+    log-variance). On the CPU each cell goes through its own block only
+    (:class:`_BlockLinear`); on other devices, where many small products
+    cost more than one large one, every block is computed and the cell's
+    gathered. Either way gradients reach only the block of the cell's sample.
     """
 
     def __init__(self, n_in: int, latent_dim: int, n_batches: int, logvar_clamp: float):
@@ -94,8 +145,13 @@ class BatchGaussianHead(nn.Module):
         self.logvar_clamp = logvar_clamp
 
     def forward(self, h: torch.Tensor, batch_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        blocks = self.linear(h).view(-1, self.n_batches, 2, self.latent_dim)
-        chosen = blocks[torch.arange(blocks.shape[0], device=h.device), batch_index]
+        if h.device.type == "cpu" and self.n_batches > 1:
+            weight = self.linear.weight.view(self.n_batches, 2 * self.latent_dim, -1)
+            bias = self.linear.bias.view(self.n_batches, 2 * self.latent_dim)
+            chosen = _BlockLinear.apply(h, weight, bias, batch_index).view(-1, 2, self.latent_dim)
+        else:
+            blocks = self.linear(h).view(-1, self.n_batches, 2, self.latent_dim)
+            chosen = blocks[torch.arange(blocks.shape[0], device=h.device), batch_index]
         mean, logvar = chosen[:, 0], chosen[:, 1]
         return mean, logvar.clamp(-self.logvar_clamp, self.logvar_clamp)
 
