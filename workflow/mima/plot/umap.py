@@ -27,7 +27,7 @@ MAX_UMAP_INPUT_DIMS = 50
 
 
 def umap_coordinates(matrix, n_components: int = 2, n_neighbors: int = 15, min_dist: float = 0.3,
-                     seed: int = 0) -> np.ndarray:
+                     seed: int = 0, n_epochs: int | None = None) -> np.ndarray:
     """Seeded UMAP of the rows of ``matrix``.
 
     Parameters
@@ -41,6 +41,9 @@ def umap_coordinates(matrix, n_components: int = 2, n_neighbors: int = 15, min_d
         UMAP's settings (``n_neighbors`` capped at cells − 1).
     seed
         ``random_state``: UMAP then runs single-threaded and is reproducible.
+    n_epochs
+        Optimisation epochs; None keeps umap-learn's choice (500 below
+        10,000 cells, else 200).
 
     Returns
     -------
@@ -56,7 +59,8 @@ def umap_coordinates(matrix, n_components: int = 2, n_neighbors: int = 15, min_d
     if n_cells <= n_components + 1:
         raise ValueError(f"UMAP needs more than {n_components + 1} cells, got {n_cells}")
     reducer = umap.UMAP(n_components=n_components, n_neighbors=min(n_neighbors, n_cells - 1), min_dist=min_dist,
-                        random_state=seed, init="spectral" if n_cells > n_components + 10 else "random")
+                        random_state=seed, init="spectral" if n_cells > n_components + 10 else "random",
+                        n_epochs=n_epochs)
     with warnings.catch_warnings():  # "n_jobs overridden by setting random_state": wanted, for reproducibility
         warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
         return reducer.fit_transform(values).astype(np.float32)
@@ -104,7 +108,7 @@ def view_matrices(data: md.MuData, outputs: md.MuData | None, mima: ad.AnnData |
 
 
 def compute_views(views: dict[str, object], obs: pd.DataFrame, three_d: bool, n_neighbors: int = 15,
-                  min_dist: float = 0.3, seed: int = 0) -> ad.AnnData:
+                  min_dist: float = 0.3, seed: int = 0, n_epochs: int | None = None) -> ad.AnnData:
     """2-D (and, for tissue data, 3-D) UMAPs of every view.
 
     Returns
@@ -116,8 +120,8 @@ def compute_views(views: dict[str, object], obs: pd.DataFrame, three_d: bool, n_
     result = ad.AnnData(obs=obs.copy())
     for name, matrix in views.items():
         log.info("UMAP of %s (%d × %d)", name, *matrix.shape)
-        result.obsm[f"{name}_2d"] = umap_coordinates(matrix, 2, n_neighbors, min_dist, seed)
+        result.obsm[f"{name}_2d"] = umap_coordinates(matrix, 2, n_neighbors, min_dist, seed, n_epochs)
         if three_d:
-            result.obsm[f"{name}_3d"] = umap_coordinates(matrix, 3, n_neighbors, min_dist, seed)
+            result.obsm[f"{name}_3d"] = umap_coordinates(matrix, 3, n_neighbors, min_dist, seed, n_epochs)
     result.uns["views"] = list(views)
     return result
