@@ -86,6 +86,9 @@ def test_umap_is_seeded():
     first = umap_coordinates(matrix, 3, seed=4)
     np.testing.assert_array_equal(first, umap_coordinates(matrix, 3, seed=4))
     assert first.shape == (60, 3)
+    shorter = umap_coordinates(matrix, 3, seed=4, n_epochs=20)  # the demo's setting reaches umap-learn
+    np.testing.assert_array_equal(shorter, umap_coordinates(matrix, 3, seed=4, n_epochs=20))
+    assert not np.allclose(shorter, first)
 
 
 def test_classification_bars_average_classes_per_fold_then_folds():
