@@ -39,6 +39,24 @@ def test_paper_dag_dry_runs(tmp_path):
     assert {"raw_dataset", "prepare", "folds", "train_mima", "embed_mima", "mima_outputs"} <= jobs["neurips_multiome"]
 
 
+def test_demo_is_simulated_and_the_starters_have_their_own_target(tmp_path):
+    """`snakemake` (demo) runs offline on the simulator alone; `snakemake
+    starters` reads the real starters from data_mirror, or leaves them out
+    with a note where the mirror lacks them."""
+    workdir = new_workdir(tmp_path)
+    demo = snakemake(workdir, "-n", "--cores", "2")
+    assert demo.returncode == 0, demo.stderr[-3000:]
+    assert set(jobs_by_dataset(demo.stdout + demo.stderr)) == {"sim_spatial", "sim_cite", "sim_multiome"}
+    starters = snakemake(workdir, "starters", "-n", "--cores", "2")
+    assert starters.returncode == 0, starters.stderr[-3000:]
+    jobs = jobs_by_dataset(starters.stdout + starters.stderr)
+    if SHARED_STARTER.is_dir():
+        assert set(jobs) == {"bmmc_cite_starter", "bmmc_multiome_starter"}
+        assert {"download_file", "embed_totalvi"} <= jobs["bmmc_cite_starter"]
+    else:
+        assert not jobs and "left out of target starters" in starters.stderr
+
+
 def test_ci_target_builds_every_contracted_file(ci_run):
     for dataset, modalities in {"ci_cite": ["rna", "adt"], "ci_multiome": ["rna", "atac"],
                                 "ci_spatial": ["rna", "msi", "morphology"]}.items():
