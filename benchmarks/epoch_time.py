@@ -262,7 +262,8 @@ def measure(argv=None) -> dict:
     if "scvi_rna" in per_epoch:
         per_epoch["scvi"] = round(per_epoch["scvi_rna"] + per_epoch["scvi_adt"], 3)
     record = {
-        "smoke": args.smoke, "device": args.device, "shapes": shapes, "batch_size": BATCH_SIZE, "epochs": epochs, "threads": args.threads,
+        "smoke": args.smoke, "device": args.device, "shapes": shapes, "batch_size": BATCH_SIZE, "epochs": epochs,
+        "threads": args.threads,
         "seconds_per_epoch": per_epoch,
         "epoch_seconds_all": {name: [round(v, 3) for v in values] for name, values in seconds.items()},
         "matmul_peak_gflops": round(max(peaks), 1), "matmul_peak_gflops_runs": [round(p, 1) for p in peaks],

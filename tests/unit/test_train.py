@@ -20,6 +20,12 @@ SMALL = {"latent_dim": 8}
 HIDDEN = {"m0": {"hidden": [16]}}
 
 
+def assert_same_weights(model, other):
+    """Every tensor of the two models' state dicts is equal to the bit."""
+    for (name, a), b in zip(model.module.state_dict().items(), other.module.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+
+
 def trained(mdata, seed=0, train=FAST, **kwargs):
     model = MIMA.setup(mdata, list(mdata.mod), model_params=SMALL, modality_params=HIDDEN, seed=seed)
     model.train(mdata, dict(train, seed=seed), **kwargs)
@@ -93,8 +99,7 @@ def test_checkpoint_resume_ends_like_an_uninterrupted_run(paired, tmp_path, monk
 
     resumed = trained(paired, train=train, checkpoint_dir=tmp_path / "b")
     assert resumed.training_result.resumed_from_epoch == 2
-    for (name, a), b in zip(uninterrupted.module.state_dict().items(), resumed.module.state_dict().values()):
-        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+    assert_same_weights(uninterrupted, resumed)
     assert resumed.history == uninterrupted.history
 
 
@@ -193,8 +198,7 @@ def test_cuda_path_when_available(paired):
     model = trained(paired, train=dict(FAST, device="cuda"))
     assert next(model.module.parameters()).is_cuda and model.module.batch_latent_mean.is_cuda
     again = trained(paired, train=dict(FAST, device="cuda"))
-    for (name, a), b in zip(model.module.state_dict().items(), again.module.state_dict().values()):
-        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)  # seeded CUDA training is deterministic
+    assert_same_weights(model, again)  # seeded CUDA training is deterministic
     # CUDA draws its own dropout masks and noise, so weights differ from a CPU
     # run's; the same weights give the same embedding on either device
     on_cuda = model.get_latent(paired)

@@ -91,19 +91,18 @@ class _BlockLinear(torch.autograd.Function):
     def forward(ctx, h, weight, bias, block_index):
         n_blocks, width = bias.shape
         order = torch.argsort(block_index, stable=True)
-        sizes = torch.bincount(block_index, minlength=n_blocks).tolist()
+        ends = torch.bincount(block_index, minlength=n_blocks).cumsum(0).tolist()
+        # (block, its rows in block order) for every block the minibatch uses
+        groups = [(block, slice(start, end)) for block, (start, end) in enumerate(zip([0] + ends, ends))
+                  if end > start]
         h_sorted = h[order]
         out_sorted = torch.empty(h.shape[0], width, dtype=h.dtype, device=h.device)
-        start = 0
-        for block, size in enumerate(sizes):
-            if size:
-                torch.addmm(bias[block], h_sorted[start:start + size], weight[block].T,
-                            out=out_sorted[start:start + size])
-                start += size
+        for block, rows in groups:
+            torch.addmm(bias[block], h_sorted[rows], weight[block].T, out=out_sorted[rows])
         out = torch.empty_like(out_sorted)
         out[order] = out_sorted
         ctx.save_for_backward(h_sorted, weight, order)
-        ctx.sizes = sizes
+        ctx.groups = groups
         return out
 
     @staticmethod
@@ -113,14 +112,10 @@ class _BlockLinear(torch.autograd.Function):
         grad_h_sorted = torch.empty_like(h_sorted)
         grad_weight = torch.zeros_like(weight)
         grad_bias = grad_weight.new_zeros(weight.shape[:2])
-        start = 0
-        for block, size in enumerate(ctx.sizes):
-            if size:
-                rows = slice(start, start + size)
-                torch.mm(g_sorted[rows], weight[block], out=grad_h_sorted[rows])
-                torch.mm(g_sorted[rows].T, h_sorted[rows], out=grad_weight[block])
-                grad_bias[block] = g_sorted[rows].sum(0)
-                start += size
+        for block, rows in ctx.groups:
+            torch.mm(g_sorted[rows], weight[block], out=grad_h_sorted[rows])
+            torch.mm(g_sorted[rows].T, h_sorted[rows], out=grad_weight[block])
+            grad_bias[block] = g_sorted[rows].sum(0)
         grad_h = torch.empty_like(grad_h_sorted)
         grad_h[order] = grad_h_sorted
         return grad_h, grad_weight, grad_bias, None
