@@ -1,7 +1,21 @@
 # MIMA pipeline. `snakemake --cores all` builds the offline demo;
-# `snakemake starters` the real BMMC starters (offline, from data_mirror);
+# `snakemake starters` the real BMMC starters (downloaded, or from data_mirror);
 # `snakemake paper --cores all` the study (downloads); `snakemake ci` the
 # tiny run of the tests. Settings: config.yaml (validated at start-up).
+
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+# The workflow's own library (workflow/mima) comes first on the import path,
+# here and in every rule script (workflow/scripts/_workflow_library.py), in
+# whatever environment a job runs: the pipeline never depends on an
+# installed copy of it.
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
+
 
 configfile: "config.yaml"
 

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline_helpers import REPO, new_workdir, snakemake
+from mima.config import dataset_settings
+from pipeline_helpers import REPO, ci_config, new_workdir, snakemake
 
 SHARED_STARTER = REPO.parent / "shared" / "data" / "bmmc_cite_starter"
 
@@ -87,9 +88,9 @@ def test_ci_target_builds_every_contracted_file(ci_run):
 
 
 def test_every_method_of_every_dataset_ran(ci_run):
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config = ci_config()
     for dataset in ("ci_cite", "ci_multiome", "ci_spatial"):
-        methods = config["datasets"][dataset].get("methods", config["methods"])
+        methods = dataset_settings(config, dataset)["methods"]
         runtime = pd.read_csv(ci_run / "results" / dataset / "tables" / "runtime.tsv", sep="\t")
         assert set(runtime["method"]) == {"mima", *methods}
         assert set(runtime["status"]) == {"ok"} and (runtime["value"] > 0).all()
@@ -112,7 +113,7 @@ def test_failing_methods_leave_every_other_result_and_a_failure_row(tmp_path):
     result = snakemake(workdir, "ci", "--cores", "2")
     assert result.returncode == 0, result.stderr[-3000:]
     base = workdir / "results" / "ci_cite"
-    statuses = {m: ad.read_h5ad(base / "embeddings" / f"{m}.h5ad").uns for m in ["mima", *cite["methods"]]}
+    statuses = {m: ad.read_h5ad(base / "embeddings" / f"{m}.h5ad").uns for m in ["mima", *dataset_settings(config, "ci_cite")["methods"]]}
     assert statuses["pca"]["status"] == "failed" and "n_comps" in statuses["pca"]["reason"]
     assert statuses["mima"]["status"] == "failed" and "diverged" in statuses["mima"]["reason"]
     assert all(uns["status"] == "ok" for m, uns in statuses.items() if m not in ("pca", "mima"))
@@ -194,8 +195,7 @@ def test_invalid_config_stops_before_any_job_with_one_line(tmp_path):
 def test_real_starter_runs_through_the_user_dataset_rules(ci_run):
     if not SHARED_STARTER.is_dir():
         pytest.skip(f"{SHARED_STARTER} is absent: the real-data dataset ci_bmmc_cite is left out of the ci target")
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    assert config["datasets"]["ci_bmmc_cite"]["source"] == "files"
+    assert ci_config()["datasets"]["ci_bmmc_cite"]["source"] == "files"
     base = ci_run / "results" / "ci_bmmc_cite"
     prepared = md.read_h5mu(base / "prepared.h5mu")
     assert prepared.n_obs == 600 and set(prepared.obs["batch"]) == {"s1d1", "s1d2"}

@@ -363,7 +363,7 @@ def test_all_zero_features_and_cells_are_kept_with_a_notice(tmp_path, caplog):
 
 
 def _scib_rows(obs: pd.DataFrame, caplog):
-    from mima.evaluate.scib_tables import method_scib_rows
+    from mima.evaluate.scib import method_scib_rows
 
     rng = np.random.default_rng(0)
     n = len(obs)

@@ -148,7 +148,7 @@ def test_profile_resources_reach_sbatch(runs, slurm_cluster):
     assert train["Partition"] == "mimagpu"
     assert "TresPerJob" not in pca, pca
     assert pca["Partition"] == "mimatest"
-    # set-threads (8) become --cpus-per-task; set-resources give memory and time
+    # the rules' threads (8) become --cpus-per-task; set-resources give memory and time
     assert train["CPUs/Task"] == pca["CPUs/Task"] == "8"
     assert train["MinMemoryNode"] == pca["MinMemoryNode"] == "8000M"
     assert (train["TimeLimit"], pca["TimeLimit"]) == ("12:00:00", "02:00:00")

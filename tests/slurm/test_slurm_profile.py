@@ -76,7 +76,7 @@ def test_gpu_jobs_use_the_default_partition_unless_told(monkeypatch):
 @pytest.mark.slow
 def test_profile_names_only_rules_of_the_workflow(monkeypatch, tmp_path):
     profile = read_profile(monkeypatch, MIMA_SLURM_GPUS="1")
-    named = set(per_rule(profile["set-resources"])) | {entry.split("=")[0] for entry in profile["set-threads"]}
+    named = set(per_rule(profile["set-resources"]))
     result = snakemake(new_workdir(tmp_path), "--list-rules", timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     rules = set(re.findall(r"^(\w+)$", result.stdout, flags=re.MULTILINE))

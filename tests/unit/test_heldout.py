@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from mima.api import MIMA
-from mima.evaluate.heldout import fold_masks, heldout_predictions
+from mima.data.folds import fold_masks
+from mima.evaluate.heldout import heldout_predictions
 
 
 def test_heldout_predictions_cover_the_fold_and_the_evaluation_features(paired):
@@ -25,9 +25,3 @@ def test_heldout_predictions_cover_the_fold_and_the_evaluation_features(paired):
     np.testing.assert_array_equal(out.mod["m1"].X, heldout.mod["m1"].X[:, ::2])
     assert set(out.mod["m1"].layers) == {"reconstructed", "translated_from_m0"}
     np.testing.assert_allclose(out.mod["m1"].layers["translated_from_m0"], model.translate(heldout, "m0", "m1")[:, ::2])
-
-
-def test_cells_without_a_fold_are_an_error(paired):
-    folds = pd.DataFrame({"cell": paired.obs_names[:-1], "fold": 0})
-    with pytest.raises(ValueError, match="no fold"):
-        fold_masks(folds, paired.obs_names, 0)

@@ -15,6 +15,7 @@ import scipy.sparse as sp
 from helpers import shared_dataset
 from mima.errors import InputError
 from mima.methods import harmony, mofa, pca, scanorama
+from mima.preprocess.pca import balanced_concatenation, column_variance, concatenated_pca, pca_embedding
 
 MODALITIES = ["rna", "adt"]
 # MOFA+ in tests: few factors, few iterations (the contract does not depend on convergence).
@@ -184,7 +185,8 @@ def test_missing_batch_is_reported(datasets):
 
 def test_adapters_import_without_their_tools():
     """``import mima.methods.<x>`` stays light: tools load inside ``run``."""
-    code = ("import sys, mima.methods.pca, mima.methods.harmony, mima.methods.scanorama, mima.methods.mofa; "
+    code = ("import sys, mima.preprocess.pca, mima.methods.pca, mima.methods.harmony, mima.methods.scanorama, "
+            "mima.methods.mofa; "
             "print(sorted(m for m in ('sklearn', 'harmonypy', 'scanorama', 'mofapy2', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
@@ -209,7 +211,7 @@ def _known_direction(n=300, d=20, seed=0):
 @pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
 def test_pca_recovers_the_first_principal_direction(sparse):
     X, u = _known_direction()
-    scores = pca.pca_embedding(sp.csr_matrix(X) if sparse else X, n_comps=5, seed=0)
+    scores = pca_embedding(sp.csr_matrix(X) if sparse else X, n_comps=5, seed=0)
     assert scores.shape == (300, 5)
     truth = (X - X.mean(axis=0)) @ u  # projection of the centred data on u
     sign = np.sign(scores[:, 0] @ truth)
@@ -220,15 +222,15 @@ def test_pca_recovers_the_first_principal_direction(sparse):
 def test_pca_of_sparse_and_dense_input_agree():
     X, _ = _known_direction()
     X[X < 3.0] = 0.0  # some zeros, so that the sparse matrix is sparse
-    dense, sparse = pca.pca_embedding(X, 4, 0), pca.pca_embedding(sp.csr_matrix(X), 4, 0)
+    dense, sparse = pca_embedding(X, 4, 0), pca_embedding(sp.csr_matrix(X), 4, 0)
     np.testing.assert_allclose(np.abs(sparse), np.abs(dense), atol=1e-8 * np.abs(dense).max())
 
 
 def test_pca_caps_components_at_the_data_size():
     X = np.random.default_rng(0).standard_normal((30, 8))
-    assert pca.pca_embedding(X, 100, 0).shape == (30, 7)
+    assert pca_embedding(X, 100, 0).shape == (30, 7)
     with pytest.raises(InputError):
-        pca.pca_embedding(X[:, :1], 100, 0)
+        pca_embedding(X[:, :1], 100, 0)
 
 
 def test_concatenation_keeps_a_wide_modality_from_dominating():
@@ -240,19 +242,19 @@ def test_concatenation_keeps_a_wide_modality_from_dominating():
     narrow = np.outer(s_narrow, np.ones(10)) + 0.05 * rng.standard_normal((n, 10))
     wide = sp.csr_matrix(np.outer(s_wide, np.ones(100)) + 0.05 * rng.standard_normal((n, 100)))
 
-    balanced = pca.balanced_concatenation([narrow, wide])
+    balanced = balanced_concatenation([narrow, wide])
     assert balanced.shape == (n, 110)
     for block in (balanced[:, :10], balanced[:, 10:]):
-        assert pca.column_variance(block).sum() == pytest.approx(1.0)
+        assert column_variance(block).sum() == pytest.approx(1.0)
 
     def signal_variances(scores):
         """Variance of the PC that tracks each signal (narrow, wide)."""
         corr = np.abs(np.corrcoef(scores.T, np.stack([s_narrow, s_wide]))[:-2, -2:])
         return [scores[:, corr[:, j].argmax()].var() for j in range(2)]
 
-    narrow_var, wide_var = signal_variances(pca.concatenated_pca([narrow, wide], 5, 0))
+    narrow_var, wide_var = signal_variances(concatenated_pca([narrow, wide], 5, 0))
     assert 0.5 < narrow_var / wide_var < 2.0
-    naive_narrow, naive_wide = signal_variances(pca.pca_embedding(np.hstack([narrow, wide.toarray()]), 5, 0))
+    naive_narrow, naive_wide = signal_variances(pca_embedding(np.hstack([narrow, wide.toarray()]), 5, 0))
     assert naive_narrow / naive_wide < 0.2  # the control: unscaled, the wide modality dominates
 
 

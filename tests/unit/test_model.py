@@ -9,12 +9,13 @@ import torch
 from torch import nn
 from torch.distributions import Normal, kl_divergence
 
-from mima.model.config import ModalityConfig, ModelConfig, TrainConfig
+from mima.model.config import ModalityConfig, ModelConfig
 from mima.model.layers import InputLinear, gram_is_cheaper
 from mima.model.loss import _OutputProducts, kl_standard_normal, linear_squared_error, mima_loss
 from mima.model.module import MIMAModule
 from mima.model.poe import product_of_experts
 from mima.model.sparse import SparseRows, matmul, squared_norm
+from mima.train.config import TrainConfig
 from mima.train.trainer import planned_epochs
 
 

@@ -19,6 +19,7 @@ import pytest
 scib_metrics = pytest.importorskip("scib_metrics")
 
 from mima.evaluate import scib as S  # noqa: E402
+from mima.evaluate.scib import clustering, kbet, workers  # noqa: E402
 
 N_LABELS, N_BATCHES, N_CELLS = 4, 3, 300
 #: Largest difference allowed from scib-metrics' own value.
@@ -296,7 +297,7 @@ def test_leiden_graph_is_igraphs_weighted_adjacency(overlapping):
     conn = nn.knn_graph_connectivities
     expected = igraph.Graph.Weighted_Adjacency(conn, mode="directed")
     expected.to_undirected(mode="each")
-    ours = S._leiden_graph(conn)
+    ours = clustering._leiden_graph(conn)
     assert ours.get_edgelist() == expected.get_edgelist()
     assert ours.es["weight"] == expected.es["weight"]
 
@@ -348,7 +349,7 @@ def kbet_case():
 
 def test_kbet_data_take_every_path(kbet_case):
     nn, labels, batch = kbet_case
-    plan = S._kbet_plan(nn.knn_graph_connectivities.tocsr(), np.asarray(pd.Categorical(batch).codes), labels, 100)
+    plan = kbet._kbet_plan(nn.knn_graph_connectivities.tocsr(), np.asarray(pd.Categorical(batch).codes), labels, 100)
     shapes = {label: (item[0].shape[0], item[2], item[3]) if isinstance(item, tuple) else item
               for label, item in plan.items()}
     assert math.isnan(shapes.pop("e_one_batch")) and math.isnan(shapes.pop("f_tiny"))
@@ -400,7 +401,7 @@ def test_workers_give_the_same_numbers(kbet_case, overlapping, monkeypatch):
     serial_kbet = S.kbet_per_label(nn, batch, labels, n_jobs=1)
     leiden_nn = S.compute_neighbors(overlapping[0], 15)
     serial_leiden = S.leiden_nmi_ari(leiden_nn, overlapping[1], n_jobs=1)
-    monkeypatch.setattr(S, "_PARALLEL_MIN_CELLS", 0)
+    monkeypatch.setattr(workers, "PARALLEL_MIN_CELLS", 0)
     assert S.kbet_per_label(nn, batch, labels, n_jobs=2) == serial_kbet
     assert S.leiden_nmi_ari(leiden_nn, overlapping[1], n_jobs=2) == serial_leiden
 
@@ -437,9 +438,9 @@ def test_scale_and_aggregate_hand_computed():
         ("A", "a", "kbet", 0.4), ("B", "b", "kbet", 0.1),                        # -> 1, 0
     ])
     out = S.scale_and_aggregate(raw)
-    assert list(out.columns) == S.COLUMNS
+    assert list(out.columns) == ["dataset", "method", "embedding", "metric", "value", "scaled"]
     assert len(out) == len(raw) + 8
-    pd.testing.assert_frame_equal(out.iloc[:len(raw)][S.RAW_COLUMNS], raw)
+    pd.testing.assert_frame_equal(out.iloc[:len(raw)][list(raw.columns)], raw)
     scaled = out.set_index(["method", "metric"])["scaled"]
     assert scaled.loc[("A", "isolated_labels")] == 0 and scaled.loc[("B", "isolated_labels")] == 1
     assert scaled.loc[("A", "leiden_nmi")] == 0 and scaled.loc[("B", "leiden_nmi")] == 0

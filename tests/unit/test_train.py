@@ -42,6 +42,19 @@ def test_same_seed_same_embeddings_and_other_seed_differs(paired):
     assert not np.allclose(a["poe"], c["poe"])
 
 
+def test_from_settings_is_setup_then_train_with_the_train_seed(paired):
+    """A settings block (config.yaml's ``mima:``) gives the model that setup
+    + train give; overrides replace their section's entries, and the train
+    seed also seeds the weights."""
+    settings = {"model": SMALL, "modalities": HIDDEN, "train": dict(FAST, seed=2)}
+    model = MIMA.from_settings(paired, list(paired.mod), settings, train_overrides={"max_epochs": 2})
+    assert_same_weights(model, trained(paired, seed=2, train=dict(FAST, max_epochs=2)))
+    assert model.seed == 2 and model.train_settings["max_epochs"] == 2 and model.training_result.epochs_run == 2
+    unimodal = MIMA.from_settings(paired, ["m0"], settings, model_overrides={"shared": False},
+                                  train_overrides={"max_epochs": 1})
+    assert not unimodal.config.shared and settings["model"] == SMALL  # the block itself is left as it was
+
+
 def test_sparse_and_dense_input_give_the_same_model(paired):
     dense = paired.copy()
     dense.mod["m0"].X = paired.mod["m0"].X.toarray()

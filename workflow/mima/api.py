@@ -21,14 +21,15 @@ import torch
 
 from . import __version__
 from .errors import InputError, one_line
-from .model.config import ModalityConfig, ModelConfig, TrainConfig
+from .model.config import ModalityConfig, ModelConfig
 from .model.module import MIMAModule
+from .status import write_failure
+from .train.config import TrainConfig
 from .train.data import PairedArrays, minibatch_rows
 from .train.device import resolve_device
 from .train.trainer import TrainingResult, load_weights, train_module
 
 WEIGHTS_FILE = "model.pt"
-FAILURE_FILE = "failure.json"
 SETTINGS_FILE = "model.json"
 HISTORY_FILE = "history.tsv"
 
@@ -59,24 +60,11 @@ def _aligned_rows(matrix, modality_cells: pd.Index, all_cells: pd.Index):
     return (placed if sp.issparse(matrix) else placed.toarray()), present
 
 
-def write_failure(directory: str | os.PathLike, reason: str) -> Path:
-    """Record in ``directory`` (instead of a model) that training failed."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / FAILURE_FILE).write_text(json.dumps({"status": "failed", "reason": reason}))
-    return directory
-
-
-def read_failure(directory: str | os.PathLike) -> str | None:
-    """The reason recorded by :func:`write_failure`, or ``None`` for a model."""
-    path = Path(directory) / FAILURE_FILE
-    return json.loads(path.read_text())["reason"] if path.exists() else None
-
-
 class MIMA:
     """MIMA model on named modalities of a MuData.
 
-    Build one with :meth:`setup` (new) or :meth:`load` (saved).
+    Build one with :meth:`setup` (new), :meth:`from_settings` (new and
+    trained, from a settings block) or :meth:`load` (saved).
 
     Parameters
     ----------
@@ -159,6 +147,69 @@ class MIMA:
         config = ModelConfig(modalities=modality_configs, n_batches=len(categories), **(model_params or {}))
         features = {m: list(mdata.mod[m].var_names) for m in modalities}
         return cls(config, categories, features, batch_key=batch_key, layer=layer, seed=seed)
+
+    @classmethod
+    def from_settings(cls, mdata, modalities: list[str], settings: dict | None, batch_key: str = "batch",
+                      layer: str | None = None, model_overrides: dict | None = None,
+                      train_overrides: dict | None = None, checkpoint_dir: str | os.PathLike | None = None,
+                      source: str = "<data>") -> "MIMA":
+        """Build a model from a settings block and train it on ``mdata``.
+
+        The settings block is what ``config.yaml``'s ``mima:`` section (or
+        the YAML of ``mima train --config``) holds: ``{model: ...,
+        modalities: ..., train: ...}``.
+
+        Parameters
+        ----------
+        mdata
+            MuData holding the modalities and ``obs[batch_key]``; the model
+            is set up from it and trained on all of its cells (with the
+            seeded validation split).
+        modalities
+            Names of the modalities to model, in order.
+        settings
+            ``model``: keyword arguments of
+            :class:`~mima.model.config.ModelConfig` other than
+            ``modalities`` and ``n_batches``; ``modalities``:
+            ``{modality: {hidden, beta, output_activation}}`` overrides;
+            ``train``: keyword arguments of
+            :class:`~mima.train.config.TrainConfig`. A missing or empty
+            section (or ``None`` for the whole block) leaves the defaults.
+        batch_key
+            Global obs column with the sample of each cell.
+        layer
+            Input layer; ``None`` uses each modality's ``X``.
+        model_overrides
+            Entries that replace those of ``settings['model']`` (e.g.
+            ``{'shared': False}`` for MIMA-Unimodal).
+        train_overrides
+            Entries that replace those of ``settings['train']`` (e.g.
+            ``seed``, ``num_threads``, ``progress``).
+        checkpoint_dir
+            Per-epoch checkpoints; an interrupted run resumes from here
+            (``None``: no checkpoints).
+        source
+            File name used in error messages.
+
+        Returns
+        -------
+        MIMA
+            The trained model; :attr:`training_result` holds what the run
+            produced besides the weights.
+
+        Notes
+        -----
+        One seed, the ``train`` section's ``seed`` after the overrides
+        (default 0), seeds both the weights (:meth:`setup`) and training
+        (split, shuffling, dropout).
+        """
+        settings = settings or {}
+        model_params = {**(settings.get("model") or {}), **(model_overrides or {})}
+        train = {**(settings.get("train") or {}), **(train_overrides or {})}
+        model = cls.setup(mdata, modalities, batch_key=batch_key, layer=layer, model_params=model_params,
+                          modality_params=settings.get("modalities"), seed=int(train.get("seed", 0)), source=source)
+        model.train(mdata, train, checkpoint_dir=checkpoint_dir, source=source)
+        return model
 
     def arrays(self, mdata, source: str = "<data>") -> PairedArrays:
         """The model's view of ``mdata``: aligned matrices, sample codes and
@@ -385,7 +436,8 @@ def train_or_record_failure(mdata, modalities: list[str], settings: dict, direct
                             threads: int | None = None, checkpoint_dir: str | os.PathLike | None = None,
                             source: str = "<data>") -> TrainingResult | None:
     """Train MIMA with a dataset's ``mima`` settings (``model``,
-    ``modalities``, ``train``) and save it to ``directory``; a failure is
+    ``modalities``, ``train``; :meth:`MIMA.from_settings`, on ``threads``
+    torch threads without a progress bar) and save it to ``directory``; a failure is
     logged and recorded there instead (:func:`write_failure`), so the other
     methods' results and the tables are still built.
 
@@ -398,13 +450,11 @@ def train_or_record_failure(mdata, modalities: list[str], settings: dict, direct
     import traceback
 
     try:
-        model = MIMA.setup(mdata, modalities, model_params=settings["model"], modality_params=settings["modalities"],
-                           seed=settings["train"]["seed"], source=source)
-        train = dict(settings["train"], num_threads=threads, progress=False)
-        result = model.train(mdata, train, checkpoint_dir=checkpoint_dir, source=source)
+        model = MIMA.from_settings(mdata, modalities, settings, train_overrides={"num_threads": threads, "progress": False},
+                                   checkpoint_dir=checkpoint_dir, source=source)
     except Exception as error:  # failure isolation; the traceback stays in the log
         logging.getLogger(__name__).error("MIMA training failed:\n%s", traceback.format_exc())
         write_failure(directory, one_line(error))
         return None
     model.save(directory)
-    return result
+    return model.training_result

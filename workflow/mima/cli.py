@@ -83,20 +83,16 @@ def cmd_train(args) -> None:
     settings = _load_settings(args.config)
     mdata, modalities, source = _read(args, args.batch_key, args.modalities)
     validate_training_input(mdata, modalities, "batch", source=source)
-    model_params = dict(settings.get("model", {}))
-    if args.unimodal:
-        model_params["shared"] = False
     train = dict(settings.get("train", {}))
     for key in ("max_epochs", "min_steps", "seed", "device", "batch_size", "lr"):
         value = getattr(args, key)
         if value is not None:
             train[key] = value
     train.setdefault("progress", not args.quiet)
-    seed = int(train.get("seed", 0))
-    model = MIMA.setup(mdata, modalities, batch_key="batch", layer=args.layer, model_params=model_params,
-                       modality_params=settings.get("modalities"), seed=seed, source=source)
     started = time.time()
-    model.train(mdata, train, checkpoint_dir=args.checkpoint_dir, source=source)
+    model = MIMA.from_settings(mdata, modalities, dict(settings, train=train), batch_key="batch", layer=args.layer,
+                               model_overrides={"shared": False} if args.unimodal else None,
+                               checkpoint_dir=args.checkpoint_dir, source=source)
     model.save(args.out)
     print(f"trained on {mdata.n_obs} cells x {modalities} in {time.time() - started:.1f} s; saved {args.out}")
 

@@ -42,7 +42,7 @@ def _describe(error) -> tuple[str, str, str]:
         close = difflib.get_close_matches(extra[0], allowed, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         return key, "unknown key (misspelt?)", f"{hint}use one of {allowed}"
-    if "propertyNames" in error.schema_path:
+    if "propertyNames" in error.schema_path and validator != "enum":
         return path, f"the name {error.instance!r} is not allowed (names become file names and wildcards)", \
             f"use only letters, digits and _ (pattern {error.validator_value})"
     if validator == "enum":
@@ -52,6 +52,19 @@ def _describe(error) -> tuple[str, str, str]:
     if validator in ("type", "minimum", "maximum", "exclusiveMinimum", "minItems", "pattern", "minLength"):
         return path, error.message, f"give a value that satisfies {validator}: {error.validator_value}"
     return path, error.message, "see workflow/schemas/config.schema.yaml"
+
+
+def with_registered_methods(schema: dict) -> dict:
+    """The config schema with the method names it allows taken from the
+    method registry (:mod:`mima.methods.registry`): the schema file names
+    no method, so a registered method is valid config with no other edit."""
+    from .methods import registry
+
+    allowed = {"enum": registry.names()}
+    schema = copy.deepcopy(schema)
+    schema["$defs"]["method_list"]["items"] = allowed
+    schema["$defs"]["method_params"]["propertyNames"] = allowed
+    return schema
 
 
 def validate_config(config: dict, schema_path: str | Path, source: str = "config.yaml") -> None:
@@ -64,7 +77,7 @@ def validate_config(config: dict, schema_path: str | Path, source: str = "config
     """
     import jsonschema
 
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = with_registered_methods(yaml.safe_load(Path(schema_path).read_text()))
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(list(e.absolute_path)), e.path))
     if errors:
@@ -103,11 +116,11 @@ def _validate_dataset(name: str, settings: dict, source: str) -> None:
 def _validate_methods(name: str, settings: dict, source: str) -> None:
     """Each listed method must suit the dataset's modalities (its counts are
     checked when it runs)."""
-    from .methods import adapter
+    from .methods import registry
 
     modalities = list(settings["modalities"])
     for method in settings.get("methods", []):
-        requires = adapter(method).REQUIRES
+        requires = registry.get(method).requires
         missing = [m for m in requires.modalities if m not in modalities]
         if missing or len(modalities) < requires.min_modalities:
             need = list(requires.modalities) or f"at least {requires.min_modalities} modalities"
@@ -120,13 +133,19 @@ def dataset_settings(config: dict, dataset: str) -> dict:
 
     Global ``preprocess`` and ``mima`` settings are merged with the dataset's
     own overrides, so a rule's ``params`` change only when this dataset's
-    effective settings change (and only its jobs rerun).
+    effective settings change (and only its jobs rerun). The competitors are
+    the dataset's own ``methods:``, else the global ``methods:``, else every
+    registered method whose requirements its modalities meet.
     """
+    from .methods.registry import default_methods
+
     settings = copy.deepcopy(config["datasets"][dataset])
     settings["name"] = dataset
     settings["preprocess"] = deep_merge(config.get("preprocess", {}), settings.get("preprocess"))
     settings["mima"] = deep_merge(config.get("mima", {}), settings.get("mima"))
-    settings["methods"] = list(settings.get("methods", config.get("methods", [])))
+    if "methods" not in settings:  # an explicit empty list means: no competitor
+        settings["methods"] = config["methods"] if "methods" in config else default_methods(list(settings["modalities"]))
+    settings["methods"] = list(settings["methods"])
     settings["method_params"] = deep_merge(config.get("method_params", {}), settings.get("method_params"))
     settings["evaluation"] = deep_merge(config.get("evaluation", {}), settings.get("evaluation"))
     settings["figures"] = deep_merge(config.get("figures", {}), settings.get("figures"))

@@ -1,8 +1,8 @@
 """The embeddings file contract (DESIGN §2):
 ``results/{dataset}/embeddings/{method}.h5ad`` with ``obs`` = cells,
 ``obsm[name]`` per embedding, ``uns['method']`` = name, version, seed,
-parameters, runtime (and ``uns['status']`` = ``ok`` or ``failed`` with
-``uns['reason']``)."""
+parameters, runtime, and the status of :mod:`mima.status` (``ok``, or
+``failed`` with a reason)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 
 from .data.io import write_h5ad_atomic
+from .status import FAILED, OK, mark_failed, mark_ok
 
 
-def embedding_file(obs: pd.DataFrame, embeddings: dict[str, np.ndarray], method: dict, status: str = "ok",
+def embedding_file(obs: pd.DataFrame, embeddings: dict[str, np.ndarray], method: dict, status: str = OK,
                    reason: str | None = None) -> ad.AnnData:
     """Build the AnnData of one method's embeddings.
 
@@ -29,8 +30,8 @@ def embedding_file(obs: pd.DataFrame, embeddings: dict[str, np.ndarray], method:
         ``name``, ``version``, ``seed``, ``parameters`` (any JSON-able dict,
         stored as JSON text), ``runtime_s``.
     status, reason
-        ``failed`` with a reason for a method that did not produce its
-        embeddings.
+        :data:`mima.status.FAILED` with a reason for a method that did not
+        produce its embeddings.
     """
     adata = ad.AnnData(obs=obs.copy())
     for name, values in embeddings.items():
@@ -38,9 +39,10 @@ def embedding_file(obs: pd.DataFrame, embeddings: dict[str, np.ndarray], method:
     info = dict(method)
     info["parameters"] = json.dumps(info.get("parameters", {}), sort_keys=True, default=str)
     adata.uns["method"] = info
-    adata.uns["status"] = status
-    if reason is not None:
-        adata.uns["reason"] = reason
+    if status == FAILED:
+        mark_failed(adata, reason or "")
+    else:
+        mark_ok(adata)
     return adata
 
 

@@ -1,4 +1,5 @@
-"""Small helpers for the pipeline's scripts: logs and run records."""
+"""Small helpers: logs and run records for the pipeline's scripts, and
+:func:`dense` for matrices that may be sparse."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import platform
 import sys
 import traceback
 from importlib import metadata
+
+import numpy as np
 
 #: Packages whose versions every run records (``results/run_info/versions.tsv``).
 RECORDED_PACKAGES = (
@@ -71,3 +74,26 @@ def package_versions(packages=RECORDED_PACKAGES) -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
+
+
+def dense(matrix, dtype=np.float32) -> np.ndarray:
+    """A matrix as a dense numpy array, whether it is sparse or not.
+
+    Parameters
+    ----------
+    matrix
+        A scipy sparse matrix or array, or anything :func:`numpy.asarray`
+        accepts (a numpy array, an AnnData array view...).
+    dtype
+        dtype of the result (default float32); ``None`` keeps the input's.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``np.asarray(matrix.toarray(), dtype)`` for sparse input, else
+        ``np.asarray(matrix, dtype)``: the input itself, not a copy, when it
+        already is an ndarray of ``dtype``.
+    """
+    import scipy.sparse as sp  # here, not at the top: the workflow imports this module at start-up
+
+    return np.asarray(matrix.toarray() if sp.issparse(matrix) else matrix, dtype=dtype)

@@ -6,6 +6,7 @@ from urllib.parse import urlparse
 
 from mima.config import dataset_settings, deep_merge, validate_config
 from mima.errors import InputError
+from mima.methods import registry
 
 REPO = Path(workflow.basedir)
 
@@ -68,7 +69,9 @@ def local_inputs_missing(settings):
         return [p for p in map(local_path, paths) if not Path(p).exists()]
     if settings["source"] == "download":
         mirror = data_mirror()
-        wanted = [Path(mirror or "<no data_mirror>") / f.get("mirror", "") for f in settings["files"].values()]
+        if mirror is None:  # downloaded from their URLs
+            return []
+        wanted = [Path(mirror) / f.get("mirror", "") for f in settings["files"].values()]
         return [str(p) for p in wanted if not p.is_file()]
     return []
 
@@ -80,18 +83,23 @@ def shared_data_only(settings, missing):
     if settings["source"] == "download":
         return True
     mirror = data_mirror()
-    return bool(mirror) and all(Path(p).resolve().is_relative_to(Path(mirror).resolve()) for p in missing)
+    return bool(mirror) and all(
+        Path(p).resolve().is_relative_to(Path(mirror).resolve()) for p in missing
+    )
 
 
 def target_datasets(target):
-    """Datasets of a named target. The offline targets (all but paper) leave out,
-    with a note, datasets whose local files are absent (the real starters
-    when ../shared/data is not there); `paper` downloads what it needs."""
+    """Datasets of a named target. Targets other than `paper` leave out, with a
+    note, datasets whose mirrored or shared files are absent (the real
+    starters when data_mirror lacks them); `paper` downloads what it needs."""
     names = []
     for name in config["targets"].get(target, []):  # only demo, paper and ci are required
         missing = local_inputs_missing(DATASETS[name])
         if target != "paper" and missing and shared_data_only(DATASETS[name], missing):
-            print(f"note: dataset {name} left out of target {target}: {missing[0]} is absent", file=sys.stderr)
+            print(
+                f"note: dataset {name} left out of target {target}: {missing[0]} is absent",
+                file=sys.stderr,
+            )
             continue
         names.append(name)
     return names
@@ -99,7 +107,9 @@ def target_datasets(target):
 
 def embedding_files(dataset):
     """The embeddings file of MIMA and of every method of the dataset."""
-    return [f"{RESULTS}/{dataset}/embeddings/{m}.h5ad" for m in ["mima"] + DATASETS[dataset]["methods"]]
+    return [
+        f"{RESULTS}/{dataset}/embeddings/{m}.h5ad" for m in ["mima"] + DATASETS[dataset]["methods"]
+    ]
 
 
 def method_benchmarks(dataset):
@@ -108,17 +118,31 @@ def method_benchmarks(dataset):
     base = f"{RESULTS}/{dataset}/benchmarks"
     tables = {"mima": [f"{base}/train_mima.tsv", f"{base}/embed_mima.tsv"]}
     tables.update({m: [f"{base}/embed_{m}.tsv"] for m in DATASETS[dataset]["methods"]})
-    return [path for paths in tables.values() for path in paths]
+    return tables
+
+
+def flat_benchmarks(dataset):
+    """(method of each benchmark file, benchmark files): the runtime table's
+    input list and the method each file belongs to, aligned."""
+    pairs = [
+        (method, path) for method, paths in method_benchmarks(dataset).items() for path in paths
+    ]
+    return [method for method, _ in pairs], [path for _, path in pairs]
 
 
 def method_settings(dataset, method):
-    """Parameters of one method on one dataset. MIMA-Unimodal trains with the
-    dataset's MIMA settings (its own method_params override them)."""
+    """Parameters of one method on one dataset. A method registered with
+    ``mima_settings`` (MIMA-Unimodal) trains with the dataset's MIMA
+    settings, its own method_params overriding them."""
     settings = DATASETS[dataset]
     params = settings["method_params"].get(method, {})
-    if method == "mima_unimodal":
+    if registry.get(method).mima_settings:
         params = deep_merge(settings["mima"], params)
-    return {"modalities": list(settings["modalities"]), "params": canonical(params), "seed": settings["seed"]}
+    return {
+        "modalities": list(settings["modalities"]),
+        "params": canonical(params),
+        "seed": settings["seed"],
+    }
 
 
 def has_labels(dataset):
@@ -139,13 +163,24 @@ def table_applies(dataset, table):
     return True
 
 
-TABLES = ["scib", "classification_loocv", "classification_4cv", "translation_mse", "translation_r2", "runtime", "enrichment"]
+TABLES = [
+    "scib",
+    "classification_loocv",
+    "classification_4cv",
+    "translation_mse",
+    "translation_r2",
+    "runtime",
+    "enrichment",
+]
 
 
 def fold_files(dataset, name):
-    """One file per within-sample fold of the dataset's MIMA 4CV."""
+    """``{fold: path}``: one file per within-sample fold of the dataset's
+    MIMA 4CV, in fold order. A rule takes the paths as an input list and
+    the folds as ``params.folds`` (aligned), so its script never parses a
+    fold out of a path."""
     n_folds = DATASETS[dataset]["preprocess"].get("n_folds", 4)
-    return [f"{RESULTS}/{dataset}/mima/cv/{fold}/{name}" for fold in range(n_folds)]
+    return {fold: f"{RESULTS}/{dataset}/mima/cv/{fold}/{name}" for fold in range(n_folds)}
 
 
 def classification_input_names(dataset):
@@ -173,10 +208,17 @@ def classification_params(wildcards):
     settings = DATASETS[wildcards.dataset]
     kind, name = wildcards.clf_input.split("-", 1)
     return {
-        "input": {"kind": "modality" if kind == "input" else "embedding", "method": kind, "name": name},
+        "input": {
+            "kind": "modality" if kind == "input" else "embedding",
+            "method": kind,
+            "name": name,
+        },
         "classification": canonical(settings["evaluation"]["classification"]),
         # configured exclusions, and cells without an annotation
-        "exclude": sorted(set(settings.get("exclude_labels", [])) | set(settings["evaluation"]["scib"].get("unlabelled", []))),
+        "exclude": sorted(
+            set(settings.get("exclude_labels", []))
+            | set(settings["evaluation"]["scib"].get("unlabelled", []))
+        ),
         "seed": settings["seed"],
     }
 
@@ -195,8 +237,11 @@ def dataset_outputs(dataset):
 
 def target_files(target):
     datasets = target_datasets(target)
-    summaries = [f"{RESULTS}/summary/{target}/{table}.tsv" for table in TABLES
-                 if any(table_applies(d, table) for d in datasets)]
+    summaries = [
+        f"{RESULTS}/summary/{target}/{table}.tsv"
+        for table in TABLES
+        if any(table_applies(d, table) for d in datasets)
+    ]
     return [path for name in datasets for path in dataset_outputs(name)] + summaries
 
 
@@ -222,7 +267,19 @@ def canonical(value):
 def raw_params(wildcards):
     """Only what determines the raw data: a change elsewhere keeps it."""
     settings = DATASETS[wildcards.dataset]
-    keys = ("name", "source", "simulate", "files", "h5mu", "url", "record", "batch_key", "label_key", "spatial_key", "seed")
+    keys = (
+        "name",
+        "source",
+        "simulate",
+        "files",
+        "h5mu",
+        "url",
+        "record",
+        "batch_key",
+        "label_key",
+        "spatial_key",
+        "seed",
+    )
     raw = {key: settings[key] for key in keys if key in settings}
     raw["modalities"] = list(settings["modalities"])
     return canonical(raw)
@@ -245,9 +302,15 @@ def raw_inputs(wildcards):
         files = {"h5mu": settings["h5mu"]} if settings.get("h5mu") else settings["files"]
         for key, path in files.items():  # a missing user file: one line before any job runs
             if not Path(local_path(path)).exists():
-                field = f"datasets.{wildcards.dataset}.{'h5mu' if key == 'h5mu' else f'files.{key}'}"
-                error = InputError("config.yaml", field, f"{local_path(path)} does not exist",
-                                   "correct the path (relative paths are relative to the folder of config.yaml)")
+                field = (
+                    f"datasets.{wildcards.dataset}.{'h5mu' if key == 'h5mu' else f'files.{key}'}"
+                )
+                error = InputError(
+                    "config.yaml",
+                    field,
+                    f"{local_path(path)} does not exist",
+                    "correct the path (relative paths are relative to the folder of config.yaml)",
+                )
                 sys.exit(f"Invalid input: {error}")
         return {key: local_path(path) for key, path in files.items()}
     if source == "download":
@@ -260,7 +323,13 @@ def raw_inputs(wildcards):
 def prepare_params(wildcards):
     settings = DATASETS[wildcards.dataset]
     return {
-        **canonical({"name": settings["name"], "modalities": settings["modalities"], "preprocess": settings["preprocess"]}),
+        **canonical(
+            {
+                "name": settings["name"],
+                "modalities": settings["modalities"],
+                "preprocess": settings["preprocess"],
+            }
+        ),
         "modality_order": list(settings["modalities"]),
     }
 
@@ -284,7 +353,11 @@ def figure_names(dataset):
     coordinates, evaluation settings)."""
     settings = DATASETS[dataset]
     modalities = list(settings["modalities"])
-    names = [f"umap_input_{m}" for m in modalities] + [f"umap_corrected_{m}" for m in modalities] + ["umap_poe"]
+    names = (
+        [f"umap_input_{m}" for m in modalities]
+        + [f"umap_corrected_{m}" for m in modalities]
+        + ["umap_poe"]
+    )
     names += ["scib_bio_vs_batch", "qc_sparsity", "qc_hvf_selection"]
     if has_labels(dataset):
         names.append("qc_annotation_counts")
@@ -302,7 +375,23 @@ def figure_names(dataset):
 
 
 def figure_files(dataset):
-    return [f"{RESULTS}/{dataset}/figures/{name}.{ext}" for name in figure_names(dataset) for ext in ("png", "pdf")]
+    return [
+        f"{RESULTS}/{dataset}/figures/{name}.{ext}"
+        for name in figure_names(dataset)
+        for ext in ("png", "pdf")
+    ]
+
+
+def tissue_poe_inputs(wildcards):
+    """The PoE UMAP and data, and the PoE's 4CV predictions when the dataset
+    classifies MIMA's PoE."""
+    base = f"{RESULTS}/{wildcards.dataset}"
+    inputs = {"umap": f"{base}/umap.h5ad", "data": f"{base}/prepared.h5mu"}
+    if "mima-poe" in classification_input_names(wildcards.dataset) and table_applies(
+        wildcards.dataset, "classification_4cv"
+    ):
+        inputs["predictions"] = f"{base}/classification/mima-poe_predictions.tsv.gz"
+    return inputs
 
 
 def figure_params(wildcards):
@@ -314,7 +403,12 @@ def figure_params(wildcards):
 def figure_output(name, caption, subcategory):
     """PNG (in the report, with a caption) and PDF of one panel."""
     return {
-        "png": report(f"{FIGURES}/{name}.png", caption=f"../report/{caption}.rst", category="{dataset}",
-                      subcategory=subcategory, labels={"dataset": "{dataset}", "figure": name}),
+        "png": report(
+            f"{FIGURES}/{name}.png",
+            caption=f"../report/{caption}.rst",
+            category="{dataset}",
+            subcategory=subcategory,
+            labels={"dataset": "{dataset}", "figure": name},
+        ),
         "pdf": f"{FIGURES}/{name}.pdf",
     }

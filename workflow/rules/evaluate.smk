@@ -8,19 +8,19 @@ rule train_mima_fold:
         folds=f"{RESULTS}/{{dataset}}/folds.tsv",
     output:
         directory(f"{RESULTS}/{{dataset}}/mima/cv/{{fold}}/model"),
-    params:
-        settings=mima_params,
-        checkpoint_dir=f"{RESULTS}/{{dataset}}/mima/cv/{{fold}}/.ckpt",
     log:
         f"{LOGS}/train_mima_fold_{{fold}}.log",
     benchmark:
         f"{BENCHMARKS}/train_mima_fold_{{fold}}.tsv"
-    threads: 2
+    conda:
+        "../../envs/mima.yaml"
+    threads: 8
     resources:
         mem_mb=8000,
         runtime=600,
-    conda:
-        "../../envs/mima.yaml"
+    params:
+        settings=mima_params,
+        checkpoint_dir=f"{RESULTS}/{{dataset}}/mima/cv/{{fold}}/.ckpt",
     script:
         "../scripts/train_mima_fold.py"
 
@@ -36,12 +36,12 @@ rule predict_mima_fold:
         f"{LOGS}/predict_mima_fold_{{fold}}.log",
     benchmark:
         f"{BENCHMARKS}/predict_mima_fold_{{fold}}.tsv"
-    threads: 2
+    conda:
+        "../../envs/mima.yaml"
+    threads: 4
     resources:
         mem_mb=8000,
         runtime=60,
-    conda:
-        "../../envs/mima.yaml"
     script:
         "../scripts/predict_mima_fold.py"
 
@@ -50,24 +50,38 @@ rule translation_tables:
     input:
         data=f"{RESULTS}/{{dataset}}/prepared.h5mu",
         folds=f"{RESULTS}/{{dataset}}/folds.tsv",
-        heldout=lambda w: fold_files(w.dataset, "heldout.h5mu"),
+        heldout=lambda w: list(fold_files(w.dataset, "heldout.h5mu").values()),
         pca=f"{RESULTS}/{{dataset}}/embeddings/pca.h5ad",
     output:
-        mse=report(f"{RESULTS}/{{dataset}}/tables/translation_mse.tsv", caption="../report/table.rst", category="{dataset}", subcategory="Tables", labels={"dataset": "{dataset}", "table": "translation_mse"}),
-        r2=report(f"{RESULTS}/{{dataset}}/tables/translation_r2.tsv", caption="../report/table.rst", category="{dataset}", subcategory="Tables", labels={"dataset": "{dataset}", "table": "translation_r2"}),
+        mse=report(
+            f"{RESULTS}/{{dataset}}/tables/translation_mse.tsv",
+            caption="../report/table.rst",
+            category="{dataset}",
+            subcategory="Tables",
+            labels={"dataset": "{dataset}", "table": "translation_mse"},
+        ),
+        r2=report(
+            f"{RESULTS}/{{dataset}}/tables/translation_r2.tsv",
+            caption="../report/table.rst",
+            category="{dataset}",
+            subcategory="Tables",
+            labels={"dataset": "{dataset}", "table": "translation_r2"},
+        ),
         per_cell=f"{RESULTS}/{{dataset}}/translation/per_cell_mse.tsv.gz",
-    params:
-        settings=lambda w: canonical(DATASETS[w.dataset]["evaluation"]["translation"]),
-        unlabelled=lambda w: DATASETS[w.dataset]["evaluation"]["scib"].get("unlabelled", []),
     log:
         f"{LOGS}/translation_tables.log",
     benchmark:
         f"{BENCHMARKS}/translation_tables.tsv"
+    conda:
+        "../../envs/mima.yaml"
     resources:
         mem_mb=8000,
         runtime=60,
-    conda:
-        "../../envs/mima.yaml"
+    params:
+        settings=lambda w: canonical(DATASETS[w.dataset]["evaluation"]["translation"]),
+        unlabelled=lambda w: DATASETS[w.dataset]["evaluation"]["scib"].get("unlabelled", []),
+        # the fold of each input.heldout, in order
+        folds=lambda w: list(fold_files(w.dataset, "heldout.h5mu")),
     script:
         "../scripts/translation_tables.py"
 
@@ -80,20 +94,26 @@ rule scib:
         data=f"{RESULTS}/{{dataset}}/prepared.h5mu",
         pca=f"{RESULTS}/{{dataset}}/embeddings/pca.h5ad",
     output:
-        report(f"{RESULTS}/{{dataset}}/tables/scib.tsv", caption="../report/table.rst", category="{dataset}", subcategory="Tables", labels={"dataset": "{dataset}", "table": "scib"}),
-    params:
-        settings=lambda w: canonical(DATASETS[w.dataset]["evaluation"]["scib"]),
-        seed=lambda w: DATASETS[w.dataset]["seed"],
+        report(
+            f"{RESULTS}/{{dataset}}/tables/scib.tsv",
+            caption="../report/table.rst",
+            category="{dataset}",
+            subcategory="Tables",
+            labels={"dataset": "{dataset}", "table": "scib"},
+        ),
     log:
         f"{LOGS}/scib.log",
     benchmark:
         f"{BENCHMARKS}/scib.tsv"
-    threads: 2
+    conda:
+        "../../envs/scib.yaml"
+    threads: 8
     resources:
         mem_mb=8000,
         runtime=600,
-    conda:
-        "../../envs/scib.yaml"
+    params:
+        settings=lambda w: canonical(DATASETS[w.dataset]["evaluation"]["scib"]),
+        seed=lambda w: DATASETS[w.dataset]["seed"],
     script:
         "../scripts/scib.py"
 
@@ -104,37 +124,52 @@ rule classification:
     output:
         per_class=f"{RESULTS}/{{dataset}}/classification/{{clf_input}}.tsv",
         predictions=f"{RESULTS}/{{dataset}}/classification/{{clf_input}}_predictions.tsv.gz",
-    params:
-        settings=classification_params,
     log:
         f"{LOGS}/classification_{{clf_input}}.log",
     benchmark:
         f"{BENCHMARKS}/classification_{{clf_input}}.tsv"
-    threads: 2
+    conda:
+        "../../envs/evaluate.yaml"
+    threads: 8
     resources:
         mem_mb=16000,
         runtime=600,
-    conda:
-        "../../envs/evaluate.yaml"
+    params:
+        settings=classification_params,
     script:
         "../scripts/classification.py"
 
 
 rule classification_tables:
     input:
-        lambda w: [f"{RESULTS}/{w.dataset}/classification/{name}.tsv" for name in classification_input_names(w.dataset)],
+        lambda w: [
+            f"{RESULTS}/{w.dataset}/classification/{name}.tsv"
+            for name in classification_input_names(w.dataset)
+        ],
     output:
-        loocv=report(f"{RESULTS}/{{dataset}}/tables/classification_loocv.tsv", caption="../report/table.rst", category="{dataset}", subcategory="Tables", labels={"dataset": "{dataset}", "table": "classification_loocv"}),
-        cv=report(f"{RESULTS}/{{dataset}}/tables/classification_4cv.tsv", caption="../report/table.rst", category="{dataset}", subcategory="Tables", labels={"dataset": "{dataset}", "table": "classification_4cv"}),
+        loocv=report(
+            f"{RESULTS}/{{dataset}}/tables/classification_loocv.tsv",
+            caption="../report/table.rst",
+            category="{dataset}",
+            subcategory="Tables",
+            labels={"dataset": "{dataset}", "table": "classification_loocv"},
+        ),
+        cv=report(
+            f"{RESULTS}/{{dataset}}/tables/classification_4cv.tsv",
+            caption="../report/table.rst",
+            category="{dataset}",
+            subcategory="Tables",
+            labels={"dataset": "{dataset}", "table": "classification_4cv"},
+        ),
     log:
         f"{LOGS}/classification_tables.log",
     benchmark:
         f"{BENCHMARKS}/classification_tables.tsv"
+    conda:
+        "../../envs/evaluate.yaml"
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/evaluate.yaml"
     script:
         "../scripts/classification_tables.py"
 
@@ -145,35 +180,50 @@ rule enrichment:
         outputs=f"{RESULTS}/{{dataset}}/mima/outputs.h5mu",
         gene_set=lambda w: local_path(DATASETS[w.dataset]["evaluation"]["gene_set"]),
     output:
-        report(f"{RESULTS}/{{dataset}}/tables/enrichment.tsv", caption="../report/table.rst", category="{dataset}", subcategory="Tables", labels={"dataset": "{dataset}", "table": "enrichment"}),
-    params:
-        seed=lambda w: DATASETS[w.dataset]["seed"],
+        report(
+            f"{RESULTS}/{{dataset}}/tables/enrichment.tsv",
+            caption="../report/table.rst",
+            category="{dataset}",
+            subcategory="Tables",
+            labels={"dataset": "{dataset}", "table": "enrichment"},
+        ),
     log:
         f"{LOGS}/enrichment.log",
     benchmark:
         f"{BENCHMARKS}/enrichment.tsv"
+    conda:
+        "../../envs/evaluate.yaml"
     resources:
         mem_mb=8000,
         runtime=30,
-    conda:
-        "../../envs/evaluate.yaml"
+    params:
+        seed=lambda w: DATASETS[w.dataset]["seed"],
     script:
         "../scripts/enrichment.py"
 
 
 rule summary_table:
     input:
-        lambda w: [f"{RESULTS}/{d}/tables/{w.table}.tsv" for d in target_datasets(w.target) if table_applies(d, w.table)],
+        lambda w: [
+            f"{RESULTS}/{d}/tables/{w.table}.tsv"
+            for d in target_datasets(w.target)
+            if table_applies(d, w.table)
+        ],
     output:
-        report(f"{RESULTS}/summary/{{target}}/{{table}}.tsv", caption="../report/table.rst", category="Summary ({target})", labels={"table": "{table}"}),
+        report(
+            f"{RESULTS}/summary/{{target}}/{{table}}.tsv",
+            caption="../report/table.rst",
+            category="Summary ({target})",
+            labels={"table": "{table}"},
+        ),
     log:
         f"{RESULTS}/summary/{{target}}/logs/{{table}}.log",
     benchmark:
         f"{RESULTS}/summary/{{target}}/benchmarks/{{table}}.tsv"
+    conda:
+        "../../envs/mima.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/mima.yaml"
     script:
         "../scripts/summary_table.py"

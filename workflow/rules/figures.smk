@@ -2,6 +2,7 @@
 # (PNG + PDF), each PNG in the HTML report (`snakemake --report report.html`)
 # with a caption, grouped by dataset.
 
+
 wildcard_constraints:
     view="(input|corrected)_[A-Za-z0-9]+|poe",
     qc="sparsity|hvf_selection|annotation_counts",
@@ -17,19 +18,19 @@ rule umap:
         mima=f"{RESULTS}/{{dataset}}/embeddings/mima.h5ad",
     output:
         f"{RESULTS}/{{dataset}}/umap.h5ad",
-    params:
-        settings=figure_params,
-        three_d=lambda w: is_spatial(w.dataset),
     log:
         f"{LOGS}/umap.log",
     benchmark:
         f"{BENCHMARKS}/umap.tsv"
+    conda:
+        "../../envs/plot.yaml"
     threads: 1
     resources:
         mem_mb=8000,
         runtime=120,
-    conda:
-        "../../envs/plot.yaml"
+    params:
+        settings=figure_params,
+        three_d=lambda w: is_spatial(w.dataset),
     script:
         "../scripts/umap.py"
 
@@ -43,11 +44,11 @@ rule figure_umap:
         f"{LOGS}/figure_umap_{{view}}.log",
     benchmark:
         f"{BENCHMARKS}/figure_umap_{{view}}.tsv"
+    conda:
+        "../../envs/plot.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/plot.yaml"
     script:
         "../scripts/figure_umap.py"
 
@@ -58,41 +59,37 @@ rule figure_rgb:
         data=f"{RESULTS}/{{dataset}}/prepared.h5mu",
     output:
         **figure_output("rgb_{modality}", "rgb", "Tissue"),
-    params:
-        settings=figure_params,
     log:
         f"{LOGS}/figure_rgb_{{modality}}.log",
     benchmark:
         f"{BENCHMARKS}/figure_rgb_{{modality}}.tsv"
+    conda:
+        "../../envs/plot.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/plot.yaml"
+    params:
+        settings=figure_params,
     script:
         "../scripts/figure_rgb.py"
 
 
 rule figure_tissue_poe_4cv:
     input:
-        unpack(lambda w: {"umap": f"{RESULTS}/{w.dataset}/umap.h5ad",
-                          "data": f"{RESULTS}/{w.dataset}/prepared.h5mu",
-                          **({"predictions": f"{RESULTS}/{w.dataset}/classification/mima-poe_predictions.tsv.gz"}
-                             if "mima-poe" in classification_input_names(w.dataset)
-                             and table_applies(w.dataset, "classification_4cv") else {})}),
+        unpack(tissue_poe_inputs),
     output:
         **figure_output("tissue_poe_4cv", "tissue_poe_4cv", "Tissue"),
-    params:
-        settings=figure_params,
     log:
         f"{LOGS}/figure_tissue_poe_4cv.log",
     benchmark:
         f"{BENCHMARKS}/figure_tissue_poe_4cv.tsv"
+    conda:
+        "../../envs/plot.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/plot.yaml"
+    params:
+        settings=figure_params,
     script:
         "../scripts/figure_tissue_poe_4cv.py"
 
@@ -100,21 +97,23 @@ rule figure_tissue_poe_4cv:
 rule figure_translation_maps:
     input:
         data=f"{RESULTS}/{{dataset}}/prepared.h5mu",
-        heldout=lambda w: fold_files(w.dataset, "heldout.h5mu"),
+        heldout=lambda w: list(fold_files(w.dataset, "heldout.h5mu").values()),
         r2=f"{RESULTS}/{{dataset}}/tables/translation_r2.tsv",
     output:
         **figure_output("translation_maps", "translation_maps", "Tissue"),
-    params:
-        settings=figure_params,
     log:
         f"{LOGS}/figure_translation_maps.log",
     benchmark:
         f"{BENCHMARKS}/figure_translation_maps.tsv"
+    conda:
+        "../../envs/plot.yaml"
     resources:
         mem_mb=4000,
         runtime=10,
-    conda:
-        "../../envs/plot.yaml"
+    params:
+        settings=figure_params,
+        # the fold of each input.heldout, in order
+        folds=lambda w: list(fold_files(w.dataset, "heldout.h5mu")),
     script:
         "../scripts/figure_translation_maps.py"
 
@@ -126,18 +125,18 @@ rule figure_enrichment:
         umap=f"{RESULTS}/{{dataset}}/umap.h5ad",
     output:
         **figure_output("enrichment_map", "enrichment_map", "Evaluation"),
-    params:
-        settings=figure_params,
-        spatial=lambda w: is_spatial(w.dataset),
     log:
         f"{LOGS}/figure_enrichment.log",
     benchmark:
         f"{BENCHMARKS}/figure_enrichment.tsv"
+    conda:
+        "../../envs/plot.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/plot.yaml"
+    params:
+        settings=figure_params,
+        spatial=lambda w: is_spatial(w.dataset),
     script:
         "../scripts/figure_enrichment.py"
 
@@ -151,11 +150,11 @@ rule figure_scib:
         f"{LOGS}/figure_scib.log",
     benchmark:
         f"{BENCHMARKS}/figure_scib.tsv"
+    conda:
+        "../../envs/plot.yaml"
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/plot.yaml"
     script:
         "../scripts/figure_scib.py"
 
@@ -169,11 +168,11 @@ rule figure_classification:
         f"{LOGS}/figure_classification_{{scheme}}.log",
     benchmark:
         f"{BENCHMARKS}/figure_classification_{{scheme}}.tsv"
+    conda:
+        "../../envs/plot.yaml"
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/plot.yaml"
     script:
         "../scripts/figure_classification.py"
 
@@ -183,23 +182,31 @@ rule figure_translation:
         per_cell=f"{RESULTS}/{{dataset}}/translation/per_cell_mse.tsv.gz",
         r2=f"{RESULTS}/{{dataset}}/tables/translation_r2.tsv",
     output:
-        mse_png=report(f"{FIGURES}/translation_mse.png", caption="../report/translation_mse.rst",
-                       category="{dataset}", subcategory="Evaluation",
-                       labels={"dataset": "{dataset}", "figure": "translation_mse"}),
+        mse_png=report(
+            f"{FIGURES}/translation_mse.png",
+            caption="../report/translation_mse.rst",
+            category="{dataset}",
+            subcategory="Evaluation",
+            labels={"dataset": "{dataset}", "figure": "translation_mse"},
+        ),
         mse_pdf=f"{FIGURES}/translation_mse.pdf",
-        r2_png=report(f"{FIGURES}/translation_r2.png", caption="../report/translation_r2.rst",
-                      category="{dataset}", subcategory="Evaluation",
-                      labels={"dataset": "{dataset}", "figure": "translation_r2"}),
+        r2_png=report(
+            f"{FIGURES}/translation_r2.png",
+            caption="../report/translation_r2.rst",
+            category="{dataset}",
+            subcategory="Evaluation",
+            labels={"dataset": "{dataset}", "figure": "translation_r2"},
+        ),
         r2_pdf=f"{FIGURES}/translation_r2.pdf",
     log:
         f"{LOGS}/figure_translation.log",
     benchmark:
         f"{BENCHMARKS}/figure_translation.tsv"
+    conda:
+        "../../envs/plot.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/plot.yaml"
     script:
         "../scripts/figure_translation.py"
 
@@ -213,10 +220,10 @@ rule figure_qc:
         f"{LOGS}/figure_qc_{{qc}}.log",
     benchmark:
         f"{BENCHMARKS}/figure_qc_{{qc}}.tsv"
+    conda:
+        "../../envs/plot.yaml"
     resources:
         mem_mb=4000,
         runtime=10,
-    conda:
-        "../../envs/plot.yaml"
     script:
         "../scripts/figure_qc.py"

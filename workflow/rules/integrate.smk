@@ -6,21 +6,21 @@ rule train_mima:
         f"{RESULTS}/{{dataset}}/prepared.h5mu",
     output:
         directory(f"{RESULTS}/{{dataset}}/mima/model"),
+    log:
+        f"{LOGS}/train_mima.log",
+    benchmark:
+        f"{BENCHMARKS}/train_mima.tsv"
+    conda:
+        "../../envs/mima.yaml"
+    threads: 8
+    resources:
+        mem_mb=8000,
+        runtime=600,
     params:
         settings=mima_params,
         # checkpoints live outside the declared output: Snakemake deletes the
         # outputs of a failed job, and resuming needs them
         checkpoint_dir=f"{RESULTS}/{{dataset}}/mima/.ckpt",
-    log:
-        f"{LOGS}/train_mima.log",
-    benchmark:
-        f"{BENCHMARKS}/train_mima.tsv"
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=600,
-    conda:
-        "../../envs/mima.yaml"
     script:
         "../scripts/train_mima.py"
 
@@ -31,18 +31,18 @@ rule embed_mima:
         model=f"{RESULTS}/{{dataset}}/mima/model",
     output:
         f"{RESULTS}/{{dataset}}/embeddings/mima.h5ad",
-    params:
-        seed=lambda w: DATASETS[w.dataset]["mima"]["train"]["seed"],
     log:
         f"{LOGS}/embed_mima.log",
     benchmark:
         f"{BENCHMARKS}/embed_mima.tsv"
-    threads: 2
+    conda:
+        "../../envs/mima.yaml"
+    threads: 4
     resources:
         mem_mb=8000,
         runtime=60,
-    conda:
-        "../../envs/mima.yaml"
+    params:
+        seed=lambda w: DATASETS[w.dataset]["mima"]["train"]["seed"],
     script:
         "../scripts/embed_mima.py"
 
@@ -57,11 +57,11 @@ rule mima_outputs:
         f"{LOGS}/mima_outputs.log",
     benchmark:
         f"{BENCHMARKS}/mima_outputs.tsv"
-    threads: 2
+    conda:
+        "../../envs/mima.yaml"
+    threads: 4
     resources:
         mem_mb=16000,
         runtime=120,
-    conda:
-        "../../envs/mima.yaml"
     script:
         "../scripts/mima_outputs.py"

@@ -2,9 +2,9 @@
 # results/{dataset}/embeddings/{method}.h5ad; a method that fails writes a
 # failure record instead, so every other result is still built.
 
-from mima.methods import METHODS, env_file
+from mima.methods import registry
 
-for method_name in METHODS:
+for method_name in registry.names():
 
     rule:
         name:
@@ -13,19 +13,19 @@ for method_name in METHODS:
             f"{RESULTS}/{{dataset}}/prepared.h5mu",
         output:
             f"{RESULTS}/{{dataset}}/embeddings/{method_name}.h5ad",
-        params:
-            method=method_name,
-            settings=lambda w, method=method_name: method_settings(w.dataset, method),
         log:
             f"{LOGS}/embed_{method_name}.log",
         benchmark:
             f"{BENCHMARKS}/embed_{method_name}.tsv"
-        threads: 2
+        conda:
+            f"../../envs/{registry.get(method_name).env}.yaml"
+        threads: 8
         resources:
             mem_mb=16000,
             runtime=600,
-        conda:
-            f"../../envs/{env_file(method_name)}.yaml"
+        params:
+            method=method_name,
+            settings=lambda w, method=method_name: method_settings(w.dataset, method),
         script:
             "../scripts/embed_method.py"
 
@@ -33,19 +33,26 @@ for method_name in METHODS:
 rule runtime_table:
     input:
         embeddings=lambda w: embedding_files(w.dataset),
-        benchmarks=lambda w: method_benchmarks(w.dataset),
+        benchmarks=lambda w: flat_benchmarks(w.dataset)[1],
     output:
-        report(f"{RESULTS}/{{dataset}}/tables/runtime.tsv", caption="../report/table.rst", category="{dataset}", subcategory="Tables", labels={"dataset": "{dataset}", "table": "runtime"}),
-    params:
-        methods=lambda w: ["mima"] + DATASETS[w.dataset]["methods"],
+        report(
+            f"{RESULTS}/{{dataset}}/tables/runtime.tsv",
+            caption="../report/table.rst",
+            category="{dataset}",
+            subcategory="Tables",
+            labels={"dataset": "{dataset}", "table": "runtime"},
+        ),
     log:
         f"{LOGS}/runtime_table.log",
     benchmark:
         f"{BENCHMARKS}/runtime_table.tsv"
+    conda:
+        "../../envs/mima.yaml"
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/mima.yaml"
+    params:
+        methods=lambda w: ["mima"] + DATASETS[w.dataset]["methods"],
+        benchmark_methods=lambda w: flat_benchmarks(w.dataset)[0],
     script:
         "../scripts/runtime_table.py"

@@ -6,17 +6,17 @@ rule prepare:
         f"{RESULTS}/{{dataset}}/raw.h5mu",
     output:
         f"{RESULTS}/{{dataset}}/prepared.h5mu",
-    params:
-        settings=prepare_params,
     log:
         f"{LOGS}/prepare.log",
     benchmark:
         f"{BENCHMARKS}/prepare.tsv"
+    conda:
+        "../../envs/mima.yaml"
     resources:
         mem_mb=16000,
         runtime=60,
-    conda:
-        "../../envs/mima.yaml"
+    params:
+        settings=prepare_params,
     script:
         "../scripts/prepare.py"
 
@@ -26,17 +26,17 @@ rule folds:
         f"{RESULTS}/{{dataset}}/prepared.h5mu",
     output:
         f"{RESULTS}/{{dataset}}/folds.tsv",
-    params:
-        n_folds=lambda w: DATASETS[w.dataset]["preprocess"].get("n_folds", 4),
-        seed=lambda w: DATASETS[w.dataset]["seed"],
     log:
         f"{LOGS}/folds.log",
     benchmark:
         f"{BENCHMARKS}/folds.tsv"
+    conda:
+        "../../envs/mima.yaml"
     resources:
         mem_mb=4000,
         runtime=10,
-    conda:
-        "../../envs/mima.yaml"
+    params:
+        n_folds=lambda w: DATASETS[w.dataset]["preprocess"].get("n_folds", 4),
+        seed=lambda w: DATASETS[w.dataset]["seed"],
     script:
         "../scripts/folds.py"

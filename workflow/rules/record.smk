@@ -7,7 +7,10 @@ from mima.config import config_digest
 from mima.utils import package_versions
 
 RUN_INFO = f"{RESULTS}/run_info"
-RUN_INFO_FILES = [f"{RUN_INFO}/versions.tsv", f"{RUN_INFO}/config.yaml"]  # an input of every named target
+RUN_INFO_FILES = [
+    f"{RUN_INFO}/versions.tsv",
+    f"{RUN_INFO}/config.yaml",
+]  # an input of every named target
 
 
 rule run_info:
@@ -20,17 +23,17 @@ rule run_info:
     output:
         versions=f"{RUN_INFO}/versions.tsv",
         config=f"{RUN_INFO}/config.yaml",
-    params:
-        versions=package_versions(),
-        config_sha256=config_digest(config),
     log:
         f"{RUN_INFO}/logs/run_info.log",
     benchmark:
         f"{RUN_INFO}/benchmarks/run_info.tsv"
+    conda:
+        "../../envs/mima.yaml"
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../../envs/mima.yaml"
+    params:
+        versions=package_versions(),
+        config_sha256=config_digest(config),
     script:
         "../scripts/run_info.py"

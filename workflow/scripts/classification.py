@@ -1,10 +1,14 @@
 """Rule classification: LOOCV and 4CV of one input (a modality's input or
 one embedding)."""
 
+import _workflow_library  # noqa: F401
+
 import anndata as ad
 import mudata
 import pandas as pd
 
+from mima import status
+from mima.data.folds import cell_folds, read_folds
 from mima.evaluate.classification_tables import classify_input, failed_rows
 from mima.utils import log_to
 
@@ -19,13 +23,13 @@ if source["kind"] == "modality":
 else:
     method, embedding = source["method"], source["name"]
     embeddings = ad.read_h5ad(snakemake.input.embeddings)
-    X = embeddings.obsm[embedding] if embeddings.uns.get("status", "ok") == "ok" and embedding in embeddings.obsm else None
+    X = embeddings.obsm[embedding] if status.is_ok(embeddings) and embedding in embeddings.obsm else None
 if X is None:
-    reason = str(embeddings.uns.get("reason", f"no embedding {embedding}"))
+    reason = status.reason(embeddings) or f"no embedding {embedding}"
     failed_rows(dataset, method, embedding, reason).to_csv(snakemake.output.per_class, sep="\t", index=False)
     pd.DataFrame().to_csv(snakemake.output.predictions, sep="\t", index=False)
 else:
-    folds = pd.read_csv(snakemake.input.folds, sep="\t").set_index("cell")["fold"].reindex(data.obs_names).to_numpy()
+    folds = cell_folds(read_folds(snakemake.input.folds), data.obs_names)
     label = data.obs["label"].astype(object)
     labels = label.where(label.notna(), "unlabelled").astype(str).to_numpy()
     rows, predictions = classify_input(

@@ -1,5 +1,7 @@
 """Rule classification_tables: every input's rows, split by scheme."""
 
+import _workflow_library  # noqa: F401
+
 import pandas as pd
 
 from mima.utils import log_to

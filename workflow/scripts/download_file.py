@@ -1,5 +1,7 @@
 """Rule download_file: one file from the data mirror or its URL, verified."""
 
+import _workflow_library  # noqa: F401
+
 from mima.data.download import fetch_from_mirror_or_url
 from mima.utils import log_to
 

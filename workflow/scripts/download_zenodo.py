@@ -1,5 +1,7 @@
 """Rule download_zenodo: the record's files, verified against its md5s."""
 
+import _workflow_library  # noqa: F401
+
 from mima.data.download import zenodo_download
 from mima.utils import log_to
 

@@ -1,9 +1,12 @@
 """Rules embed_<method>: one competitor's embeddings (or its failure record)."""
 
+import _workflow_library  # noqa: F401
+
 import mudata
 
 from mima.data.io import write_h5ad_atomic
 from mima.methods import run_method
+from mima.status import is_ok, reason
 from mima.utils import log_to
 
 log_to(snakemake.log[0])
@@ -12,5 +15,5 @@ settings = snakemake.params.settings
 data = mudata.read_h5mu(snakemake.input[0])
 result = run_method(snakemake.params.method, data, settings["modalities"], settings["params"], settings["seed"],
                     threads=snakemake.threads, source=snakemake.input[0])
-print(f"status: {result.uns['status']} {result.uns.get('reason', '')}; embeddings {list(result.obsm)}")
+print(f"status: {'ok' if is_ok(result) else 'failed: ' + reason(result)}; embeddings {list(result.obsm)}")
 write_h5ad_atomic(result, snakemake.output[0])

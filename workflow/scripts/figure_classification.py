@@ -1,6 +1,8 @@
 """Rule figure_classification: accuracy, precision, recall, F1 per input,
 with error bars over folds."""
 
+import _workflow_library  # noqa: F401
+
 import pandas as pd
 
 from mima.plot.metric_figures import classification_bars_figure

@@ -1,6 +1,8 @@
 """Rule figure_enrichment: gene-set scores of the RNA input and of MIMA's
 reconstructions, on tissue (spatial data) or on the RNA input's UMAP."""
 
+import _workflow_library  # noqa: F401
+
 import anndata as ad
 import pandas as pd
 

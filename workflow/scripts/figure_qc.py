@@ -1,6 +1,8 @@
 """Rule figure_qc: supplementary panels (sparsity, HVF selection,
 annotation counts per sample)."""
 
+import _workflow_library  # noqa: F401
+
 import mudata
 
 from mima.plot.qc_figures import annotation_counts_figure, hvf_figure, sparsity_figure

@@ -1,6 +1,8 @@
 """Rule figure_rgb: RGB-UMAP of a modality's input and of MIMA's
 batch-corrected reconstruction on tissue, per sample."""
 
+import _workflow_library  # noqa: F401
+
 import anndata as ad
 
 from mima.plot.embedding_figures import failed_figure, rgb_tissue_figure

@@ -1,5 +1,7 @@
 """Rule figure_scib: scIB bio conservation against batch correction."""
 
+import _workflow_library  # noqa: F401
+
 import pandas as pd
 
 from mima.plot.metric_figures import scib_scatter_figure

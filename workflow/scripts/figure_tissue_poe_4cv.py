@@ -1,6 +1,8 @@
 """Rule figure_tissue_poe_4cv: the PoE's RGB-UMAP next to the 4CV predicted
 labels and the ground truth, on tissue, per sample."""
 
+import _workflow_library  # noqa: F401
+
 import anndata as ad
 import pandas as pd
 

@@ -1,6 +1,8 @@
 """Rule figure_translation: MSE boxes and r² distributions of the 4CV
 translations."""
 
+import _workflow_library  # noqa: F401
+
 import pandas as pd
 
 from mima.plot.metric_figures import translation_mse_figure, translation_r2_figure

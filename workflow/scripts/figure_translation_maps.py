@@ -1,25 +1,26 @@
 """Rule figure_translation_maps: chosen features on tissue, true input
 against their held-out 4CV translations from each other modality."""
 
-import re
+import _workflow_library  # noqa: F401
 
 import mudata
-import numpy as np
 import pandas as pd
 
 from mima.plot.embedding_figures import failed_figure, value_maps_figure
 from mima.plot.maps import choose_features, heldout_translations
 from mima.plot.style import save_figure
 from mima.plot.tissue import choose_samples
-from mima.utils import log_to
+from mima.status import is_ok, reason
+from mima.utils import dense, log_to
 
 log_to(snakemake.log[0])
 mudata.set_options(pull_on_update=False)
 data = mudata.read_h5mu(snakemake.input.data)
 dataset = snakemake.wildcards.dataset
-heldout = {int(re.search(r"/cv/(\d+)/", p).group(1)): mudata.read_h5mu(p) for p in snakemake.input.heldout}
+# params.folds: the fold of each held-out file, in the order of input.heldout
+heldout = {fold: mudata.read_h5mu(p) for fold, p in zip(snakemake.params.folds, snakemake.input.heldout, strict=True)}
 title = f"{dataset}: held-out translations on tissue (4CV)"
-failed = [h.uns.get("reason", "") for h in heldout.values() if h.uns.get("status", "ok") != "ok"]
+failed = [reason(h) for h in heldout.values() if not is_ok(h)]
 if failed:
     figure = failed_figure(title, f"MIMA failed in a fold: {failed[0]}")
 else:
@@ -36,7 +37,7 @@ else:
         cells = data.obs_names[(batch == entry["sample"]).to_numpy()]
         adata = data.mod[modality]
         truth = adata[cells, feature].X
-        truth = np.asarray(truth.toarray() if hasattr(truth, "toarray") else truth).ravel()
+        truth = dense(truth, dtype=None).ravel()
         row = [("input", truth)]
         for source, values in translations[modality].items():
             row.append((f"from {source}", values[feature].reindex(cells).to_numpy()))

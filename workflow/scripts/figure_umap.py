@@ -1,5 +1,7 @@
 """Rule figure_umap: one UMAP (input, MIMA-corrected or PoE) by batch and label."""
 
+import _workflow_library  # noqa: F401
+
 import anndata as ad
 
 from mima.plot.embedding_figures import failed_figure, umap_figure

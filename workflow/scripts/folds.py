@@ -1,5 +1,7 @@
 """Rule folds: within-sample 4CV folds of every cell."""
 
+import _workflow_library  # noqa: F401
+
 import mudata
 
 from mima.data.folds import within_sample_folds

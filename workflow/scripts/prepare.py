@@ -1,5 +1,7 @@
 """Rule prepare: raw.h5mu -> prepared.h5mu (model inputs, HVF masks)."""
 
+import _workflow_library  # noqa: F401
+
 import mudata
 
 from mima.data.io import write_h5mu_atomic

@@ -1,5 +1,7 @@
 """Rule raw_dataset: simulate or read one dataset into raw.h5mu."""
 
+import _workflow_library  # noqa: F401
+
 import mudata
 
 from mima.data.assemble import assemble_raw

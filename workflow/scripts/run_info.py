@@ -1,5 +1,7 @@
 """Rule run_info: the package versions and the effective configuration of the run."""
 
+import _workflow_library  # noqa: F401
+
 import pandas as pd
 import yaml
 

@@ -1,21 +1,23 @@
 """Rule runtime_table: wall time and peak memory of every method's jobs."""
 
-from pathlib import Path
+import _workflow_library  # noqa: F401
 
 import anndata as ad
 
 from mima.evaluate.runtime import runtime_table
+from mima.status import FAILED, OK, is_ok, reason
 from mima.utils import log_to
 
 log_to(snakemake.log[0])
-methods = snakemake.params.methods
-benchmarks = {m: [] for m in methods}
-for path in snakemake.input.benchmarks:
-    job = Path(path).stem  # train_mima, embed_mima, embed_<method>
-    benchmarks[job.split("_", 1)[1]].append(path)
+
+# params.methods[i] produced input.embeddings[i]; params.benchmark_methods[j]
+# is the method whose job wrote input.benchmarks[j]
+benchmarks = {m: [] for m in snakemake.params.methods}
+for method, path in zip(snakemake.params.benchmark_methods, snakemake.input.benchmarks, strict=True):
+    benchmarks[method].append(path)
 statuses = {}
-for path in snakemake.input.embeddings:
+for method, path in zip(snakemake.params.methods, snakemake.input.embeddings, strict=True):
     embedding = ad.read_h5ad(path, backed="r")
-    statuses[embedding.uns["method"]["name"]] = (str(embedding.uns.get("status", "ok")), str(embedding.uns.get("reason", "")))
+    statuses[method] = (OK, "") if is_ok(embedding) else (FAILED, reason(embedding))
 table = runtime_table(snakemake.wildcards.dataset, benchmarks, statuses)
 table.to_csv(snakemake.output[0], sep="\t", index=False)

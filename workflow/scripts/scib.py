@@ -1,13 +1,15 @@
 """Rule scib: raw, scaled and aggregated scIB metrics of every embedding of
 every method of one dataset. Metrics that cannot be computed (no label
 column, one batch, ...) are left out of the table with a notice in the log
-(see mima.evaluate.scib_tables)."""
+(see mima.evaluate.scib.tables)."""
+
+import _workflow_library  # noqa: F401
 
 import anndata as ad
 import mudata
 import pandas as pd
 
-from mima.evaluate.scib_tables import method_scib_rows, scib_table
+from mima.evaluate.scib import method_scib_rows, scib_table
 from mima.utils import log_to
 
 log_to(snakemake.log[0])

@@ -1,5 +1,7 @@
 """Rule summary_table: one table gathered over the datasets of a target."""
 
+import _workflow_library  # noqa: F401
+
 import pandas as pd
 
 from mima.utils import log_to

@@ -1,6 +1,8 @@
 """Rule train_mima: train MIMA on every cell of the prepared dataset (or
 record why it failed)."""
 
+import _workflow_library  # noqa: F401
+
 import mudata
 
 from mima.api import train_or_record_failure

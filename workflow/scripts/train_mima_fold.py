@@ -1,18 +1,19 @@
 """Rule train_mima_fold: MIMA trained on every cell outside one fold (or
 the record of why it failed)."""
 
+import _workflow_library  # noqa: F401
+
 import mudata
-import pandas as pd
 
 from mima.api import train_or_record_failure
-from mima.evaluate.heldout import fold_masks
+from mima.data.folds import fold_masks, read_folds
 from mima.utils import log_to
 
 log_to(snakemake.log[0])
 mudata.set_options(pull_on_update=False)
 settings = snakemake.params.settings
 data = mudata.read_h5mu(snakemake.input.data)
-train_mask, _ = fold_masks(pd.read_csv(snakemake.input.folds, sep="\t"), data.obs_names, int(snakemake.wildcards.fold))
+train_mask, _ = fold_masks(read_folds(snakemake.input.folds), data.obs_names, int(snakemake.wildcards.fold))
 train = data[train_mask].copy()
 result = train_or_record_failure(train, settings["modalities"], settings["mima"], snakemake.output[0],
                                  threads=snakemake.threads, checkpoint_dir=snakemake.params.checkpoint_dir,

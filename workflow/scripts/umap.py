@@ -1,10 +1,13 @@
 """Rule umap: every UMAP the figures of one dataset draw, in one file."""
 
+import _workflow_library  # noqa: F401
+
 import anndata as ad
 import mudata
 
 from mima.data.io import write_h5ad_atomic
 from mima.plot.umap import compute_views, view_matrices
+from mima.status import is_ok, reason
 from mima.utils import log_to
 
 log_to(snakemake.log[0])
@@ -13,10 +16,10 @@ data = mudata.read_h5mu(snakemake.input.data)
 outputs = mudata.read_h5mu(snakemake.input.outputs)
 mima = ad.read_h5ad(snakemake.input.mima)
 unavailable = {}
-if outputs.uns.get("status", "ok") != "ok":
-    unavailable.update({f"corrected_{m}": f"MIMA failed: {outputs.uns.get('reason', '')}" for m in data.mod})
-if mima.uns.get("status", "ok") != "ok":
-    unavailable["poe"] = f"MIMA failed: {mima.uns.get('reason', '')}"
+if not is_ok(outputs):
+    unavailable.update({f"corrected_{m}": f"MIMA failed: {reason(outputs)}" for m in data.mod})
+if not is_ok(mima):
+    unavailable["poe"] = f"MIMA failed: {reason(mima)}"
 views = view_matrices(data, outputs, mima)
 settings = snakemake.params.settings
 umap_settings = settings["figures"].get("umap", {})

@@ -82,7 +82,7 @@ def _read_geo(path: Path, modalities: list[str], keys: dict) -> md.MuData:
     beside it, then split by ``var['feature_types']``."""
     import anndata as ad
 
-    from .download import split_geo_multimodal
+    from .geo import split_geo_multimodal
     from .io import read_file_checked, pair_modalities
 
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:

@@ -17,12 +17,13 @@ import logging
 import numpy as np
 import pandas as pd
 
+from ..status import FAILED, OK, STATUS_COLUMNS
 from .classification import evaluate
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ["dataset", "method", "embedding", "scheme", "fold", "class", "metric", "value", "n_test", "n_train",
-           "status", "reason"]
+           *STATUS_COLUMNS]
 
 
 def classify_input(dataset: str, method: str, embedding: str, X, labels, batch, folds, exclude=(), seed: int = 0,
@@ -48,12 +49,12 @@ def classify_input(dataset: str, method: str, embedding: str, X, labels, batch, 
         rows += [per_class.assign(scheme=scheme), summary.assign(scheme=scheme)]
         predictions.append(predicted.assign(scheme=scheme))
     table = pd.concat(rows, ignore_index=True).assign(dataset=dataset, method=method, embedding=embedding,
-                                                      status="ok", reason="")
+                                                      status=OK, reason="")
     return table.reindex(columns=COLUMNS), pd.concat(predictions, ignore_index=True)
 
 
 def failed_rows(dataset: str, method: str, embedding: str, reason: str) -> pd.DataFrame:
     """The rows that stand for an input whose method failed."""
     return pd.DataFrame([{"dataset": dataset, "method": method, "embedding": embedding, "scheme": scheme,
-                          "fold": "mean", "class": "mean", "metric": "", "value": np.nan, "status": "failed",
+                          "fold": "mean", "class": "mean", "metric": "", "value": np.nan, "status": FAILED,
                           "reason": reason} for scheme in ("loocv", "4cv")], columns=COLUMNS)

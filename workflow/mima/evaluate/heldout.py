@@ -6,7 +6,8 @@ target's evaluation features (``var['hvf']``) only: ``X`` = the true values,
 layer ``reconstructed`` = the denoised reconstruction from every modality,
 and ``translated_from_<n>`` = the translation from each other modality,
 which never reads the target (its batch latent is the sample's mean over the
-training cells).
+training cells). A fold's training and held-out cells come from
+:func:`mima.data.folds.fold_masks`.
 """
 
 from __future__ import annotations
@@ -15,22 +16,8 @@ import anndata as ad
 import mudata as md
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
-
-def fold_masks(folds: pd.DataFrame, cells: pd.Index, fold: int) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean (train, held-out) masks over ``cells`` for one fold of
-    ``folds.tsv`` (columns ``cell``, ``fold``)."""
-    assigned = folds.set_index("cell")["fold"].reindex(cells.astype(str))
-    if assigned.isna().any():
-        missing = assigned.index[assigned.isna()][:3].tolist()
-        raise ValueError(f"cells {missing} have no fold: rebuild folds.tsv")
-    heldout = assigned.to_numpy() == fold
-    return ~heldout, heldout
-
-
-def _dense(matrix) -> np.ndarray:
-    return np.asarray(matrix.toarray() if sp.issparse(matrix) else matrix, dtype=np.float32)
+from ..utils import dense
 
 
 def heldout_predictions(model, heldout: md.MuData) -> md.MuData:
@@ -47,7 +34,7 @@ def heldout_predictions(model, heldout: md.MuData) -> md.MuData:
     mods = {}
     for target in model.modalities:
         hvf = heldout.mod[target].var["hvf"].to_numpy(dtype=bool)
-        adata = ad.AnnData(_dense(heldout.mod[target].X[:, hvf]),
+        adata = ad.AnnData(dense(heldout.mod[target].X[:, hvf], np.float32),
                            obs=pd.DataFrame(index=heldout.obs_names.copy()),
                            var=pd.DataFrame(index=heldout.mod[target].var_names[hvf].copy()))
         adata.layers["reconstructed"] = reconstructed[target][:, hvf]

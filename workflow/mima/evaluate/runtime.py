@@ -14,7 +14,9 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-COLUMNS = ["dataset", "method", "embedding", "metric", "value", "status", "reason"]
+from ..status import OK, STATUS_COLUMNS
+
+COLUMNS = ["dataset", "method", "embedding", "metric", "value", *STATUS_COLUMNS]
 
 
 def read_benchmark(path: str) -> pd.DataFrame:
@@ -41,7 +43,7 @@ def runtime_table(dataset: str, benchmarks: Mapping[str, Sequence[str]],
         frames = [read_benchmark(p) for p in paths]
         seconds = float(sum(f["s"].iloc[-1] for f in frames))
         peak = float(max(pd.to_numeric(f["max_rss"], errors="coerce").fillna(0).iloc[-1] for f in frames))
-        status, reason = statuses.get(method, ("ok", ""))
+        status, reason = statuses.get(method, (OK, ""))
         for metric, value in (("seconds", seconds), ("max_rss_mb", peak)):
             rows.append({"dataset": dataset, "method": method, "embedding": "", "metric": metric,
                          "value": value, "status": status, "reason": reason})

@@ -50,17 +50,17 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..utils import dense
+
 PER_CELL_COLUMNS = ["cell", "translation", "reconstruction", "same_centroid", "different_centroid"]
 KNN_COLUMN = "knn_baseline"
 SUMMARY_COLUMNS = ["metric", "value"]
 CORRELATION_COLUMNS = ["feature", "pearson_r", "r2", "r2_score"]
 
 
-def _dense(x) -> np.ndarray:
+def _dense_2d(x) -> np.ndarray:
     """A 2-D float64 ndarray of ``x`` (sparse matrices densified)."""
-    if sp.issparse(x):
-        x = x.toarray()
-    x = np.asarray(x, dtype=np.float64)
+    x = dense(x, np.float64)
     if x.ndim != 2:
         raise ValueError(f"expected a 2-D array (cells × features), got shape {x.shape}")
     return x
@@ -166,7 +166,7 @@ def centroid_predictions(values, labels, at=None, missing: Collection = ()) -> t
         sums[code] = np.asarray(values[members].sum(axis=0, dtype=np.float64)).ravel()
     total, n_total = sums.sum(axis=0), counts.sum()
 
-    own = _dense(values[rows]) if rows.size else np.zeros((0, d))
+    own = _dense_2d(values[rows]) if rows.size else np.zeros((0, d))
     code = codes[rows]
     labelled = code >= 0
     same = np.full((rows.size, d), np.nan)
@@ -198,7 +198,7 @@ def per_cell_mse(true, predicted) -> np.ndarray:
         Shape ``(n_cells,)``; NaN where a predicted row holds NaN (e.g. a
         missing centroid).
     """
-    true, predicted = _dense(true), _dense(predicted)
+    true, predicted = _dense_2d(true), _dense_2d(predicted)
     if true.shape != predicted.shape:
         raise ValueError(f"true {true.shape} and predicted {predicted.shape} differ in shape")
     if true.shape[1] == 0:
@@ -235,7 +235,7 @@ def feature_correlations(true, predicted, features: Sequence | None = None) -> p
         two cells) has NaN ``pearson_r``/``r2``; a feature constant in
         ``true`` has NaN ``r2_score``. No warnings are emitted for them.
     """
-    true, predicted = _dense(true), _dense(predicted)
+    true, predicted = _dense_2d(true), _dense_2d(predicted)
     if true.shape != predicted.shape:
         raise ValueError(f"true {true.shape} and predicted {predicted.shape} differ in shape")
     n, d = true.shape
@@ -316,7 +316,7 @@ def knn_regression_baseline(train_source, train_target, test_source, k: int = 15
                              np.arange(0, neighbours.size + 1, k)), shape=(n_test, n_train))
     target = train_target if sp.issparse(train_target) else np.asarray(train_target, dtype=np.float64)
     out = weights @ target
-    return out.toarray() if sp.issparse(out) else np.asarray(out, dtype=np.float64)
+    return dense(out, np.float64)
 
 
 def translation_errors(true, translated, reconstructed, labels_all, values_all, heldout_index,
@@ -359,14 +359,14 @@ def translation_errors(true, translated, reconstructed, labels_all, values_all, 
         in the order of ``true``. Centroid MSEs are NaN for cells without a
         label and for the only cell of its label (same-annotation).
     """
-    true = _dense(true)
+    true = _dense_2d(true)
     values_all = _cells_by_rows(values_all)
     rows = _positions(heldout_index, values_all.shape[0])
     if rows.size != true.shape[0]:
         raise ValueError(f"{rows.size} held-out positions for {true.shape[0]} rows of true")
     if values_all.shape[1] != true.shape[1]:
         raise ValueError(f"values_all has {values_all.shape[1]} features, true {true.shape[1]}")
-    if not np.allclose(_dense(values_all[rows]), true, rtol=1e-5, atol=1e-6, equal_nan=True):
+    if not np.allclose(_dense_2d(values_all[rows]), true, rtol=1e-5, atol=1e-6, equal_nan=True):
         raise ValueError("true does not match values_all at heldout_index: rows misaligned "
                          "or a different feature space")
     same, different = centroid_predictions(values_all, labels_all, at=rows, missing=missing)

@@ -25,13 +25,10 @@ from __future__ import annotations
 import mudata as md
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
+from ..data.folds import cell_folds
+from ..utils import dense
 from .translation import feature_correlations, knn_regression_baseline, summarise, translation_errors
-
-
-def _dense(matrix) -> np.ndarray:
-    return np.asarray(matrix.toarray() if sp.issparse(matrix) else matrix, dtype=np.float32)
 
 
 def translation_tables(dataset: str, data: md.MuData, folds: pd.DataFrame, heldout: dict[int, md.MuData],
@@ -62,13 +59,13 @@ def translation_tables(dataset: str, data: md.MuData, folds: pd.DataFrame, heldo
     -------
     mse, r2, per_cell : pandas.DataFrame
     """
-    fold_of = folds.set_index("cell")["fold"].reindex(data.obs_names.astype(str)).to_numpy()
+    fold_of = cell_folds(folds, data.obs_names)
     labels = data.obs["label"].astype(str).to_numpy() if "label" in data.obs else np.full(data.n_obs, None)
     modalities = list(data.mod)
     mse_frames, r2_frames, per_cell_frames = [], [], []
     for target in modalities:
         hvf = data.mod[target].var["hvf"].to_numpy(dtype=bool)
-        values_all = _dense(data.mod[target].X[:, hvf])
+        values_all = dense(data.mod[target].X[:, hvf], np.float32)
         for source in (m for m in modalities if m != target):
             pooled = {"true": [], "mima": [], "knn_baseline": []}
             for fold, predictions in sorted(heldout.items()):

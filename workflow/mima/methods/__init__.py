@@ -8,7 +8,6 @@ Importing this package imports no tool: each adapter imports its own inside
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 import traceback
@@ -17,32 +16,19 @@ import numpy as np
 
 from ..embeddings import embedding_file
 from ..errors import one_line
+from ..status import FAILED
+from . import registry
 
 log = logging.getLogger(__name__)
 
-#: Method name -> (adapter module, conda env file name under envs/).
-METHODS = {
-    "pca": ("pca", "pca"),
-    "harmony": ("harmony", "harmony"),
-    "scanorama": ("scanorama", "scanorama"),
-    "scvi": ("scvi", "scvi"),
-    "totalvi": ("totalvi", "scvi"),
-    "multivi": ("multivi", "scvi"),
-    "mofa": ("mofa", "mofa"),
-    "mima_unimodal": ("mima_unimodal", "mima"),
-}
-
-
 def adapter(name: str):
-    """The adapter module of method ``name``."""
-    if name not in METHODS:
-        raise KeyError(f"unknown method {name!r}; known: {sorted(METHODS)}")
-    return importlib.import_module(f"{__name__}.{METHODS[name][0]}")
+    """The adapter module of the registered method ``name``."""
+    return registry.get(name).adapter()
 
 
 def env_file(name: str) -> str:
     """Name of the conda env file (``envs/<name>.yaml``) of a method."""
-    return METHODS[name][1]
+    return registry.get(name).env
 
 
 def run_method(name: str, mdata, modalities: list[str], params: dict, seed: int, threads: int = 1,
@@ -58,7 +44,7 @@ def run_method(name: str, mdata, modalities: list[str], params: dict, seed: int,
     Parameters
     ----------
     name
-        Method name (a key of :data:`METHODS`).
+        A registered method (:mod:`mima.methods.registry`).
     mdata
         The prepared dataset.
     modalities
@@ -81,7 +67,7 @@ def run_method(name: str, mdata, modalities: list[str], params: dict, seed: int,
     except Exception as error:  # failure isolation: one method's crash must not stop the others
         log.error("method %s failed:\n%s", name, traceback.format_exc())
         info["runtime_s"] = time.time() - started
-        return embedding_file(mdata.obs, {}, info, status="failed", reason=one_line(error))
+        return embedding_file(mdata.obs, {}, info, status=FAILED, reason=one_line(error))
     info["runtime_s"] = time.time() - started
     return embedding_file(mdata.obs, embeddings, info)
 

@@ -9,8 +9,8 @@ Embeddings (DESIGN §2)
     (cells × k).
 
 k is the PCA's: min(``n_comps``, n_cells - 1, n_features - 1). The PCA
-input is exactly the PCA adapter's (:func:`mima.methods.pca.pca_embedding`,
-:func:`mima.methods.pca.concatenated_pca`, same seed), so the PCR
+input is exactly the PCA adapter's (:func:`mima.preprocess.pca.pca_embedding`,
+:func:`mima.preprocess.pca.concatenated_pca`, same seed), so the PCR
 comparison of scIB has the same baseline. The batch is ``obs['batch']``.
 Harmony's k-means starts depend on the order of the cells, so PCA and
 Harmony run on the cells sorted by name
@@ -41,9 +41,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..preprocess.pca import concatenated_pca, pca_embedding
 from .base import Requirements
 from .base import batch_labels, canonical_order, limit_threads, merge_params, modality_matrix, restore_order
-from .pca import concatenated_pca, pca_embedding
 
 __all__ = ["REQUIRES", "DEFAULTS", "run", "version", "harmonize", "cells_by_dims"]
 

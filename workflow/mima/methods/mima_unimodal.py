@@ -31,13 +31,10 @@ def run(mdata, modalities: list[str], params: dict, seed: int, threads: int) -> 
     """
     from ..api import MIMA
 
-    model_params = dict(params.get("model", {}), shared=False)
-    train = dict(params.get("train", {}), seed=seed, num_threads=threads, progress=False)
     embeddings = {}
     for m in modalities:
-        model = MIMA.setup(mdata, [m], model_params=model_params,
-                           modality_params={m: params.get("modalities", {}).get(m, {})}, seed=seed)
-        model.train(mdata, train)
+        model = MIMA.from_settings(mdata, [m], params, model_overrides={"shared": False},
+                                   train_overrides={"seed": seed, "num_threads": threads, "progress": False})
         latent = model.get_latent(mdata)
         embeddings[f"unimodal_private_{m}"] = latent[f"private_{m}"]
         embeddings[f"unimodal_batch_{m}"] = latent[f"batch_{m}"]

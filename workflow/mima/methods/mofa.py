@@ -62,12 +62,12 @@ import io
 import logging
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..errors import InputError
+from ..preprocess.pca import column_variance
+from ..utils import dense
 from .base import Requirements
 from .base import batch_labels, canonical_order, limit_threads, merge_params, modality_matrix, restore_order
-from .pca import column_variance
 
 __all__ = ["REQUIRES", "DEFAULTS", "run", "version", "view_matrix", "cell_groups", "train_mofa"]
 
@@ -138,8 +138,7 @@ def view_matrix(mdata, modality: str, use_hvf: bool = True, max_features: int = 
         top = np.argsort(-variance, kind="stable")[: int(max_features)]
         candidates = np.sort(candidates[top])
     values = X[:, candidates] if rows is None else X[rows][:, candidates]
-    values = values.toarray() if sp.issparse(values) else np.asarray(values)
-    return np.asarray(values, dtype=np.float64), candidates
+    return dense(values, np.float64), candidates
 
 
 def cell_groups(batch, groups: str = "batch") -> tuple[list[str], list[np.ndarray]]:

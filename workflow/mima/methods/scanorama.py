@@ -46,9 +46,9 @@ import logging
 import numpy as np
 import scipy.sparse as sp
 
+from ..preprocess.pca import n_components
 from .base import Requirements
 from .base import batch_labels, canonical_order, limit_threads, merge_params, modality_matrix, restore_order
-from .pca import n_components
 
 __all__ = ["REQUIRES", "DEFAULTS", "run", "version", "integrate_modality"]
 

@@ -69,6 +69,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import InputError
+from ..utils import dense
 from .base import Requirements, aligned_modality, merge_params
 
 REQUIRES = Requirements(notes="any modality; count modalities use layers['counts'], the others X")
@@ -77,8 +78,6 @@ REQUIRES = Requirements(notes="any modality; count modalities use layers['counts
 DEFAULTS = {"n_latent": 100, "n_hidden": 128, "n_layers": 1, "max_epochs": None, "batch_size": 128,
             "likelihood": {}}
 
-#: Likelihood of a count modality by name; others with counts use ``nb``.
-COUNT_LIKELIHOOD = {"rna": "nb", "adt": "nb", "atac": "nb"}
 #: Likelihoods scVI 1.4.2 offers.
 LIKELIHOODS = ("nb", "zinb", "poisson", "normal")
 
@@ -164,7 +163,7 @@ def model_input(mdata, modality: str, likelihood: str | None = None):
     adata = aligned_modality(mdata, modality)
     has_counts = "counts" in adata.layers
     if likelihood is None:
-        likelihood = COUNT_LIKELIHOOD.get(modality, "nb") if has_counts else "normal"
+        likelihood = "nb" if has_counts else "normal"
     if likelihood not in LIKELIHOODS:
         raise InputError("config", f"method_params.scvi.likelihood.{modality}", f"{likelihood!r} is not an scVI likelihood",
                          f"use one of {list(LIKELIHOODS)}")
@@ -185,8 +184,7 @@ def non_negative(x):
     if sp.issparse(x):
         if x.min() >= 0:
             return sp.csr_matrix(x, dtype=np.float32)
-        x = x.toarray()
-    x = np.asarray(x, dtype=np.float32)
+    x = dense(x, np.float32)
     shift = np.minimum(x.min(axis=0), 0.0)
     return np.ascontiguousarray(x - shift, dtype=np.float32)
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..utils import dense
 from .base import Requirements
 from .base import aligned_modality, merge_params
 from .scvi import batch_obs, configure, feature_frame, latent, train_kwargs
@@ -103,16 +104,11 @@ def model_input(mdata):
         "rna": ad.AnnData(sp.csr_matrix(rna.layers["counts"], dtype=np.float32), obs=obs[[]].copy(),
                           var=feature_frame(rna, "rna")),
         # dense: totalVI's empirical protein prior (a GMM per cell) rejects sparse rows
-        "adt": ad.AnnData(dense(adt.layers["counts"]), obs=obs[[]].copy(), var=feature_frame(adt, "adt")),
+        "adt": ad.AnnData(np.ascontiguousarray(dense(adt.layers["counts"], np.float32)), obs=obs[[]].copy(),
+                          var=feature_frame(adt, "adt")),
     }
     with md.set_options(pull_on_update=False):
         out = md.MuData(mods)
     out.obs = obs.loc[out.obs_names]
     return out
-
-
-def dense(matrix) -> np.ndarray:
-    """``matrix`` as a C-contiguous dense float32 array."""
-    values = matrix.toarray() if hasattr(matrix, "toarray") else matrix
-    return np.ascontiguousarray(values, dtype=np.float32)
 

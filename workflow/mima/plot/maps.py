@@ -8,16 +8,12 @@ import re
 import mudata as md
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from ..errors import InputError
+from ..utils import dense
 
 #: a configured m/z matches a feature whose name holds a number this close
 MZ_TOLERANCE = 0.01
-
-
-def _dense(matrix) -> np.ndarray:
-    return np.asarray(matrix.toarray() if sp.issparse(matrix) else matrix, dtype=np.float64)
 
 
 def heldout_translations(heldout: dict[int, md.MuData], target: str) -> dict[str, pd.DataFrame]:
@@ -32,7 +28,7 @@ def heldout_translations(heldout: dict[int, md.MuData], target: str) -> dict[str
             if layer.startswith("translated_from_"):
                 source = layer.removeprefix("translated_from_")
                 pieces.setdefault(source, []).append(
-                    pd.DataFrame(_dense(adata.layers[layer]), index=adata.obs_names, columns=adata.var_names))
+                    pd.DataFrame(dense(adata.layers[layer], np.float64), index=adata.obs_names, columns=adata.var_names))
     return {source: pd.concat(frames) for source, frames in pieces.items()}
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ..status import failed_rows, ok_rows
 from .style import category_colours, legend_outside, legend_width, message_panel, new_figure, note_below
 
 CLASSIFICATION_METRICS = ["accuracy", "precision", "recall", "f1"]
@@ -17,9 +18,7 @@ MSE_KINDS = ["translation", "reconstruction", "same_centroid", "different_centro
 
 def failed_methods(table: pd.DataFrame) -> dict[str, str]:
     """``{method[/embedding]: reason}`` of the table's failure rows."""
-    if "status" not in table:
-        return {}
-    failed = table[table["status"] == "failed"]
+    failed = failed_rows(table)
     names = failed["method"].astype(str) + failed["embedding"].fillna("").astype(str).map(lambda e: f"/{e}" if e else "")
     return dict(zip(names, failed["reason"].fillna("").astype(str)))
 
@@ -31,7 +30,7 @@ def _failure_note(figure: Figure, failed: dict[str, str]) -> None:
 
 def scib_scores(table: pd.DataFrame) -> pd.DataFrame:
     """Bio-conservation and batch-correction scores per (method, embedding)."""
-    ok = table[(table.get("status", "ok") == "ok") & table["metric"].isin(["bio_conservation", "batch_correction"])]
+    ok = table[ok_rows(table) & table["metric"].isin(["bio_conservation", "batch_correction"])]
     scores = ok.pivot_table(index=["method", "embedding"], columns="metric", values="value", aggfunc="first")
     return scores.dropna().reset_index()
 
@@ -64,7 +63,7 @@ def scib_scatter_figure(table: pd.DataFrame, title: str) -> Figure:
 def classification_summary(table: pd.DataFrame) -> pd.DataFrame:
     """Mean and standard deviation over folds of the per-fold class means,
     per input and metric (columns ``input, metric, mean, std, n_folds``)."""
-    rows = table[(table.get("status", "ok") == "ok") & (table["class"].astype(str) == "mean")
+    rows = table[ok_rows(table) & (table["class"].astype(str) == "mean")
                  & (table["fold"].astype(str) != "mean")].copy()
     rows = rows.dropna(subset=["value"])
     rows["input"] = rows["method"].astype(str) + ":" + rows["embedding"].astype(str)
@@ -125,7 +124,7 @@ def translation_mse_figure(per_cell: pd.DataFrame, title: str) -> Figure:
 def translation_r2_figure(table: pd.DataFrame, title: str, metric: str = "r2") -> Figure:
     """Distributions (histograms) of the per-feature r² between held-out
     inputs and translations, MIMA against the kNN baseline, per direction."""
-    rows = table[(table.get("status", "ok") == "ok") & (table["metric"] == metric)]
+    rows = table[ok_rows(table) & (table["metric"] == metric)]
     directions = list(dict.fromkeys(zip(rows["source"], rows["target"])))
     figure, axes = new_figure(1, max(len(directions), 1), panel=(3.4, 3.0), legend_width=legend_width(rows["method"].unique()))
     if not directions:

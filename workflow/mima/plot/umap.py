@@ -16,9 +16,9 @@ import anndata as ad
 import mudata as md
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
-from ..methods.pca import pca_embedding
+from ..preprocess.pca import pca_embedding
+from ..utils import dense
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def umap_coordinates(matrix, n_components: int = 2, n_neighbors: int = 15, min_d
 
     if matrix.shape[1] > MAX_UMAP_INPUT_DIMS:
         matrix = pca_embedding(matrix, MAX_UMAP_INPUT_DIMS, seed)
-    values = np.asarray(matrix.toarray() if sp.issparse(matrix) else matrix, dtype=np.float32)
+    values = dense(matrix, np.float32)
     n_cells = values.shape[0]
     if n_cells <= n_components + 1:
         raise ValueError(f"UMAP needs more than {n_components + 1} cells, got {n_cells}")

@@ -21,7 +21,8 @@ from .atac import bin_peaks
 from .hvf import select_hvf
 from .normalize import check_counts, log_normalize
 
-METHODS = ("log_normalize", "atac_bins", "log1p", "as_provided")
+#: Preprocessing methods a modality can name in ``modalities.<m>.preprocess``.
+PREPROCESSING_METHODS = ("log_normalize", "atac_bins", "log1p", "as_provided")
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,8 @@ def prepare_modality(adata: ad.AnnData, modality: str, method: str, settings: di
         if "counts" in adata.layers:
             out.layers["counts"] = _float32(adata.layers["counts"])
     else:
-        raise InputError(source, f"modalities.{modality}.preprocess", f"{method!r} is unknown", f"use one of {METHODS}")
+        raise InputError(source, f"modalities.{modality}.preprocess", f"{method!r} is unknown",
+                         f"use one of {PREPROCESSING_METHODS}")
     out.obsm = {k: v for k, v in adata.obsm.items()}
     return out
 

@@ -15,6 +15,7 @@ import scipy.sparse as sp
 import torch
 
 from ..model.sparse import SparseRows
+from ..utils import dense
 
 
 def as_row_matrix(matrix) -> np.ndarray | sp.csr_matrix:
@@ -88,8 +89,7 @@ class PairedArrays:
             if sp.issparse(block) and sparse:
                 x[m] = SparseRows(block)
                 continue
-            dense = block.toarray() if sp.issparse(block) else block
-            x[m] = torch.from_numpy(np.ascontiguousarray(dense)).to(device, non_blocking=True)
+            x[m] = torch.from_numpy(np.ascontiguousarray(dense(block, dtype=None))).to(device, non_blocking=True)
         batch_index = torch.from_numpy(self.batch_codes[rows]).to(device)
         present = {m: torch.from_numpy(mask[rows].astype(np.float32)).to(device) for m, mask in self.present.items()}
         return x, batch_index, present

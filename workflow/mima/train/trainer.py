@@ -29,8 +29,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..errors import InputError, one_line
-from ..model.config import TrainConfig
 from ..model.module import MIMAModule
+from .config import TrainConfig
 from .data import PairedArrays, minibatch_rows, train_validation_split
 from .device import resolve_device
 

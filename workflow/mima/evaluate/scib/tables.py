@@ -1,4 +1,6 @@
-"""The scIB table of one dataset (DESIGN §2, §4).
+"""The scIB table of one dataset (DESIGN §2, §4): scaling and aggregation
+of the raw metrics (:func:`scale_and_aggregate`, as scib-metrics 0.5.10's
+``Benchmarker.get_results(min_max_scale=True)``), and the table itself.
 
 ``tables/scib.tsv`` — columns ``dataset, method, embedding, metric, value,
 scaled, status, reason``: the raw value of every metric of every embedding
@@ -7,6 +9,17 @@ and per embedding the rows ``bio_conservation``, ``batch_correction``,
 ``total`` (0.6 bio + 0.4 batch) and ``mean``. A failed method has one row
 with ``status = failed`` and the reason (its ``value`` and ``scaled`` are
 empty).
+
+- ``metric``: one of :data:`BIO_METRICS`, :data:`BATCH_METRICS`, or an
+  aggregate of :data:`AGGREGATES` (``bio_conservation``,
+  ``batch_correction``, ``total``, ``mean``).
+- ``value``: the raw metric value (:func:`mima.evaluate.scib.raw.scib_raw`).
+- ``scaled``: the value min-max scaled over the dataset's embeddings (all
+  ``(method, embedding)`` pairs) for that metric (:func:`scale_and_aggregate`).
+- Aggregate rows (one set per embedding) carry their score in both
+  ``value`` and ``scaled``: ``bio_conservation`` / ``batch_correction`` are
+  the means of the scaled bio / batch metrics (NaN ignored), ``total`` is
+  0.6 bio + 0.4 batch (scIB's weighting) and ``mean`` is (bio + batch) / 2.
 
 Metrics that cannot be computed are **absent** from the table, never NaN,
 and a notice in the rule's log says which and why:
@@ -22,9 +35,9 @@ and a notice in the rule's log says which and why:
   ``kbet``, ``graph_connectivity``, ``pcr_comparison``) is absent; the bio
   metrics are there, with ``bio_conservation``; ``batch_correction``,
   ``total`` and ``mean`` are absent.
-- likewise any other metric :func:`mima.evaluate.scib.scib_raw` returns as
-  NaN (e.g. ``pcr_comparison`` without a PCA baseline, ``kbet`` when every
-  label is in one batch), and any aggregate left without a metric.
+- likewise any other metric :func:`mima.evaluate.scib.raw.scib_raw` returns
+  as NaN (e.g. ``pcr_comparison`` without a PCA baseline, ``kbet`` when
+  every label is in one batch), and any aggregate left without a metric.
 """
 
 from __future__ import annotations
@@ -34,11 +47,14 @@ import logging
 import numpy as np
 import pandas as pd
 
-from .scib import AGGREGATES, scale_and_aggregate, scib_raw
+from ...status import FAILED, OK, STATUS_COLUMNS, failed_rows, is_ok, ok_rows, reason
+from .definitions import AGGREGATES, BATCH_METRICS, BATCH_WEIGHT, BIO_METRICS, BIO_WEIGHT
+from .raw import scib_raw
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["dataset", "method", "embedding", "metric", "value", "scaled", "status", "reason"]
+#: Columns of the scIB table.
+COLUMNS = ["dataset", "method", "embedding", "metric", "value", "scaled", *STATUS_COLUMNS]
 
 
 def baseline_key(embedding: str, modalities: list[str]) -> str:
@@ -86,9 +102,9 @@ def method_scib_rows(dataset: str, embeddings, obs: pd.DataFrame, modalities: li
     settings
         ``evaluation.scib`` settings: ``n_neighbors``, ``leiden``, ``unlabelled``.
     seed
-        Seed of :func:`mima.evaluate.scib.scib_raw`.
+        Seed of :func:`~mima.evaluate.scib.raw.scib_raw`.
     n_jobs
-        Cores :func:`mima.evaluate.scib.scib_raw` may use.
+        Cores :func:`~mima.evaluate.scib.raw.scib_raw` may use.
 
     Returns
     -------
@@ -98,9 +114,9 @@ def method_scib_rows(dataset: str, embeddings, obs: pd.DataFrame, modalities: li
         :func:`scib_table` leaves out -- or one ``failed`` row.
     """
     method = str(embeddings.uns["method"]["name"])
-    if embeddings.uns.get("status", "ok") != "ok":
+    if not is_ok(embeddings):
         return pd.DataFrame([{"dataset": dataset, "method": method, "embedding": "", "metric": "", "value": np.nan,
-                              "scaled": np.nan, "status": "failed", "reason": str(embeddings.uns.get("reason", ""))}],
+                              "scaled": np.nan, "status": FAILED, "reason": reason(embeddings)}],
                             columns=COLUMNS)
     labels, batch = _labels_and_batches(obs.loc[embeddings.obs_names])
     rows = []
@@ -111,7 +127,7 @@ def method_scib_rows(dataset: str, embeddings, obs: pd.DataFrame, modalities: li
                        n_neighbors=settings.get("n_neighbors", 90), seed=seed, leiden=settings.get("leiden", True),
                        exclude_labels=tuple(settings.get("unlabelled", ("unlabelled", "other"))), n_jobs=n_jobs)
         rows += [{"dataset": dataset, "method": method, "embedding": name, "metric": metric, "value": value,
-                  "scaled": np.nan, "status": "ok", "reason": ""} for metric, value in raw.items()]
+                  "scaled": np.nan, "status": OK, "reason": ""} for metric, value in raw.items()]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -122,6 +138,81 @@ def _drop_missing(table: pd.DataFrame, what: str) -> pd.DataFrame:
         log.info("notice: scIB: %s/%s: %s %s could not be computed -- left out of the table", method, embedding,
                  what, ", ".join(group["metric"]))
     return table[~missing]
+
+
+def scale_and_aggregate(raw: pd.DataFrame) -> pd.DataFrame:
+    """Min-max scale each metric over a dataset's embeddings and add totals.
+
+    As scib-metrics' ``Benchmarker.get_results(min_max_scale=True)``:
+    each metric is scaled to [0, 1] over the dataset's embeddings (every
+    ``(method, embedding)`` pair), ``(v - min) / (max - min)`` with NaN
+    ignored in min and max and kept as NaN. A metric that is constant over
+    the embeddings (including a single embedding) scales to **0** -- what
+    scikit-learn's ``MinMaxScaler`` in the ``Benchmarker`` gives -- so the
+    aggregates reproduce the ``Benchmarker``'s; it cannot change the
+    ranking, as every embedding gets the same value.
+
+    Parameters
+    ----------
+    raw
+        Long format, columns ``dataset, method, embedding, metric, value``
+        (others are carried along), raw values of all embeddings of ONE
+        dataset, at most one row per ``(method, embedding, metric)``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The input rows with a ``scaled`` column, followed, per embedding (in
+        order of first appearance), by rows ``bio_conservation`` (mean of the
+        scaled :data:`BIO_METRICS`, NaN ignored; NaN if none), ``batch_correction``
+        (likewise for :data:`BATCH_METRICS`), ``total`` (0.6 bio + 0.4 batch)
+        and ``mean`` ((bio + batch) / 2); these rows carry the score in both
+        ``value`` and ``scaled``. Metrics outside the two lists are scaled
+        but not aggregated.
+    """
+    required = ["dataset", "method", "embedding", "metric", "value"]
+    missing = [c for c in required if c not in raw.columns]
+    if missing:
+        raise ValueError(f"raw scIB table lacks columns {missing}")
+    df = raw.reset_index(drop=True).copy()
+    datasets = df["dataset"].unique()
+    if len(datasets) > 1:
+        raise ValueError(f"scale_and_aggregate takes one dataset at a time, got {list(datasets)}")
+    if df["metric"].isin(AGGREGATES).any():
+        raise ValueError(f"raw scIB table already holds aggregate rows {AGGREGATES}")
+    keys = ["method", "embedding", "metric"]
+    if df.duplicated(keys).any():
+        dup = df.loc[df.duplicated(keys, keep=False), keys].drop_duplicates().to_dict("records")
+        raise ValueError(f"raw scIB table has duplicate rows for {dup}")
+    df["value"] = pd.to_numeric(df["value"], errors="coerce").astype(float)
+
+    by_metric = df.groupby("metric")["value"]
+    lo, hi = by_metric.transform("min"), by_metric.transform("max")
+    span = hi - lo
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scaled = (df["value"] - lo) / span
+    scaled[(span == 0) & df["value"].notna()] = 0.0
+    df["scaled"] = scaled.astype(float)
+
+    rows = []
+    for (method, emb), group in df.groupby(["method", "embedding"], sort=False, dropna=False):
+        s = group.set_index("metric")["scaled"]
+        bio = s.reindex([m for m in BIO_METRICS if m in s.index]).mean()
+        bat = s.reindex([m for m in BATCH_METRICS if m in s.index]).mean()
+        bio = float("nan") if pd.isna(bio) else float(bio)
+        bat = float("nan") if pd.isna(bat) else float(bat)
+        scores = {
+            "bio_conservation": bio,
+            "batch_correction": bat,
+            "total": BIO_WEIGHT * bio + BATCH_WEIGHT * bat,
+            "mean": (bio + bat) / 2,
+        }
+        for metric, score in scores.items():
+            rows.append({"dataset": group["dataset"].iloc[0], "method": method, "embedding": emb,
+                         "metric": metric, "value": score, "scaled": score})
+    columns = list(df.columns)
+    agg = pd.DataFrame(rows, columns=[*required, "scaled"]).reindex(columns=columns)
+    return pd.concat([df, agg], ignore_index=True) if rows else df
 
 
 def scib_table(raw: pd.DataFrame) -> pd.DataFrame:
@@ -141,12 +232,12 @@ def scib_table(raw: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         Columns :data:`COLUMNS`.
     """
-    ok = _drop_missing(raw[raw["status"] == "ok"], "metrics")
+    ok = _drop_missing(raw[ok_rows(raw)], "metrics")
     if len(ok):
         scored = scale_and_aggregate(ok[["dataset", "method", "embedding", "metric", "value"]])
         is_aggregate = scored["metric"].isin(AGGREGATES)
         scored = pd.concat([scored[~is_aggregate], _drop_missing(scored[is_aggregate], "aggregates")])
     else:
         scored = ok
-    scored = scored.assign(status="ok", reason="")
-    return pd.concat([scored, raw[raw["status"] != "ok"]], ignore_index=True).reindex(columns=COLUMNS)
+    scored = scored.assign(status=OK, reason="")
+    return pd.concat([scored, failed_rows(raw)], ignore_index=True).reindex(columns=COLUMNS)

@@ -1,0 +1,31 @@
+"""mima.utils.dense: one way to densify a matrix that may be sparse."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from mima.utils import dense
+
+VALUES = np.array([[0.0, 1.5], [2.25, 0.0], [0.0, 0.0]], dtype=np.float64)
+
+
+@pytest.mark.parametrize("make", [np.asarray, sp.csr_matrix, sp.csc_matrix, sp.csr_array],
+                         ids=["ndarray", "csr", "csc", "csr_array"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dense_gives_the_values_in_the_asked_dtype(make, dtype):
+    out = dense(make(VALUES), dtype)
+    assert type(out) is np.ndarray and out.dtype == dtype
+    np.testing.assert_array_equal(out, VALUES.astype(dtype))
+
+
+def test_default_dtype_is_float32_and_none_keeps_the_input_dtype():
+    assert dense(sp.csr_matrix(VALUES)).dtype == np.float32
+    assert dense(sp.csr_matrix(VALUES.astype(np.int64)), dtype=None).dtype == np.int64
+    assert dense(VALUES.astype(np.float16), dtype=None).dtype == np.float16
+
+
+def test_an_array_of_the_asked_dtype_is_returned_as_is():
+    assert dense(VALUES, np.float64) is VALUES
+    assert dense(VALUES, None) is VALUES

@@ -1,0 +1,100 @@
+"""The failure contract (DESIGN §2), in one place.
+
+A step that fails still writes its declared output, so that every other
+result, table and figure is built and shows the failure:
+
+- an AnnData / MuData output carries ``uns['status']`` (``"ok"`` or
+  ``"failed"``) and, when failed, ``uns['reason']`` (one line);
+- a trained-model folder that holds no model holds ``failure.json`` with
+  the reason instead;
+- a table row carries the columns ``status`` and ``reason``.
+
+Files written before this module existed may lack ``uns['status']``; they
+read as ``"ok"``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+OK = "ok"
+FAILED = "failed"
+#: Columns every long-format table carries for the contract.
+STATUS_COLUMNS = ["status", "reason"]
+#: Written into a model folder instead of a model.
+FAILURE_FILE = "failure.json"
+
+
+def mark_ok(data) -> None:
+    """Mark an AnnData / MuData as a successful result."""
+    data.uns["status"] = OK
+    data.uns.pop("reason", None)
+
+
+def mark_failed(data, reason: str) -> None:
+    """Mark an AnnData / MuData as a failure record with its one-line ``reason``."""
+    data.uns["status"] = FAILED
+    data.uns["reason"] = str(reason)
+
+
+def is_ok(data) -> bool:
+    """Whether an AnnData / MuData is a successful result (not a failure record)."""
+    return str(data.uns.get("status", OK)) == OK
+
+
+def reason(data) -> str:
+    """The recorded reason of a failure record ("" for a successful result)."""
+    return "" if is_ok(data) else str(data.uns.get("reason", ""))
+
+
+def failed_outputs(mdata, why: str, rows=None):
+    """A MuData failure record shaped like ``mdata``: the same modalities and
+    cells (``rows``: a boolean mask or index selecting cells; default all),
+    no features.
+
+    Parameters
+    ----------
+    mdata
+        The dataset whose outputs failed.
+    why
+        One-line reason.
+    rows
+        Cells to keep (e.g. a fold's held-out cells).
+    """
+    import mudata
+
+    selection = slice(None) if rows is None else rows
+    record = mudata.MuData({m: mdata.mod[m][selection, :0].copy() for m in mdata.mod})
+    mark_failed(record, why)
+    return record
+
+
+def write_failure(directory: str | os.PathLike, why: str) -> Path:
+    """Record in ``directory`` (instead of a model) that training failed."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / FAILURE_FILE).write_text(json.dumps({"status": FAILED, "reason": str(why)}))
+    return directory
+
+
+def read_failure(directory: str | os.PathLike) -> str | None:
+    """The reason recorded by :func:`write_failure`, or ``None`` for a model."""
+    path = Path(directory) / FAILURE_FILE
+    return json.loads(path.read_text())["reason"] if path.exists() else None
+
+
+def ok_rows(table):
+    """Boolean mask of a table's successful rows (every row when the table
+    has no ``status`` column)."""
+    import pandas as pd
+
+    if "status" not in table:
+        return pd.Series(True, index=table.index)
+    return table["status"].astype(str) == OK
+
+
+def failed_rows(table):
+    """The rows of a table that record a failure."""
+    return table[~ok_rows(table)]
