@@ -85,6 +85,12 @@ def read_failure(directory: str | os.PathLike) -> str | None:
     return json.loads(path.read_text())["reason"] if path.exists() else None
 
 
+def row_status(why: str | None = None) -> dict[str, str]:
+    """The status columns of a table row: ``ok`` (``why`` is ``None``), or
+    ``failed`` with the one-line reason ``why``."""
+    return {"status": OK, "reason": ""} if why is None else {"status": FAILED, "reason": str(why)}
+
+
 def ok_rows(table):
     """Boolean mask of a table's successful rows (every row when the table
     has no ``status`` column)."""

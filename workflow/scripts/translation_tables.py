@@ -9,7 +9,7 @@ import pandas as pd
 from mima.data.folds import read_folds
 from mima.evaluate.translation_tables import translation_tables
 from mima.preprocess.pca import pca_embedding
-from mima.status import FAILED, OK, is_ok, reason
+from mima.status import is_ok, reason, row_status
 from mima.utils import log_to
 
 log_to(snakemake.log[0])
@@ -28,14 +28,14 @@ failed = {fold: reason(p) for fold, p in heldout.items() if not is_ok(p)}
 if failed:  # a fold's MIMA failed: the tables say so instead of holding partial numbers
     fold, why = sorted(failed.items())[0]
     row = {"dataset": snakemake.wildcards.dataset, "method": "mima", "embedding": "", "source": "", "target": "",
-           "metric": "", "value": float("nan"), "status": FAILED, "reason": f"fold {fold}: {why}"}
+           "metric": "", "value": float("nan"), **row_status(f"fold {fold}: {why}")}
     pd.DataFrame([dict(row, fold="all")]).to_csv(snakemake.output.mse, sep="\t", index=False)
     pd.DataFrame([dict(row, feature="")]).to_csv(snakemake.output.r2, sep="\t", index=False)
     pd.DataFrame(columns=["cell", "fold", "source", "target"]).to_csv(snakemake.output.per_cell, sep="\t", index=False)
 else:
     mse, r2, per_cell = translation_tables(snakemake.wildcards.dataset, data, folds, heldout, representation,
                                            knn=settings.get("knn", 15), unlabelled=tuple(snakemake.params.unlabelled))
-    mse, r2 = mse.assign(status=OK, reason=""), r2.assign(status=OK, reason="")
+    mse, r2 = mse.assign(**row_status()), r2.assign(**row_status())
     mse.to_csv(snakemake.output.mse, sep="\t", index=False)
     r2.to_csv(snakemake.output.r2, sep="\t", index=False)
     per_cell.to_csv(snakemake.output.per_cell, sep="\t", index=False)

@@ -17,7 +17,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from ..status import FAILED, OK, STATUS_COLUMNS
+from ..status import STATUS_COLUMNS, row_status
 from .classification import evaluate
 
 log = logging.getLogger(__name__)
@@ -49,12 +49,12 @@ def classify_input(dataset: str, method: str, embedding: str, X, labels, batch, 
         rows += [per_class.assign(scheme=scheme), summary.assign(scheme=scheme)]
         predictions.append(predicted.assign(scheme=scheme))
     table = pd.concat(rows, ignore_index=True).assign(dataset=dataset, method=method, embedding=embedding,
-                                                      status=OK, reason="")
+                                                      **row_status())
     return table.reindex(columns=COLUMNS), pd.concat(predictions, ignore_index=True)
 
 
 def failed_rows(dataset: str, method: str, embedding: str, reason: str) -> pd.DataFrame:
     """The rows that stand for an input whose method failed."""
     return pd.DataFrame([{"dataset": dataset, "method": method, "embedding": embedding, "scheme": scheme,
-                          "fold": "mean", "class": "mean", "metric": "", "value": np.nan, "status": FAILED,
-                          "reason": reason} for scheme in ("loocv", "4cv")], columns=COLUMNS)
+                          "fold": "mean", "class": "mean", "metric": "", "value": np.nan,
+                          **row_status(reason)} for scheme in ("loocv", "4cv")], columns=COLUMNS)

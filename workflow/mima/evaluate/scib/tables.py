@@ -47,7 +47,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from ...status import FAILED, OK, STATUS_COLUMNS, failed_rows, is_ok, ok_rows, reason
+from ...status import STATUS_COLUMNS, failed_rows, is_ok, ok_rows, reason, row_status
 from .definitions import AGGREGATES, BATCH_METRICS, BATCH_WEIGHT, BIO_METRICS, BIO_WEIGHT
 from .raw import scib_raw
 
@@ -116,7 +116,7 @@ def method_scib_rows(dataset: str, embeddings, obs: pd.DataFrame, modalities: li
     method = str(embeddings.uns["method"]["name"])
     if not is_ok(embeddings):
         return pd.DataFrame([{"dataset": dataset, "method": method, "embedding": "", "metric": "", "value": np.nan,
-                              "scaled": np.nan, "status": FAILED, "reason": reason(embeddings)}],
+                              "scaled": np.nan, **row_status(reason(embeddings))}],
                             columns=COLUMNS)
     labels, batch = _labels_and_batches(obs.loc[embeddings.obs_names])
     rows = []
@@ -127,7 +127,7 @@ def method_scib_rows(dataset: str, embeddings, obs: pd.DataFrame, modalities: li
                        n_neighbors=settings.get("n_neighbors", 90), seed=seed, leiden=settings.get("leiden", True),
                        exclude_labels=tuple(settings.get("unlabelled", ("unlabelled", "other"))), n_jobs=n_jobs)
         rows += [{"dataset": dataset, "method": method, "embedding": name, "metric": metric, "value": value,
-                  "scaled": np.nan, "status": OK, "reason": ""} for metric, value in raw.items()]
+                  "scaled": np.nan, **row_status()} for metric, value in raw.items()]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -239,5 +239,5 @@ def scib_table(raw: pd.DataFrame) -> pd.DataFrame:
         scored = pd.concat([scored[~is_aggregate], _drop_missing(scored[is_aggregate], "aggregates")])
     else:
         scored = ok
-    scored = scored.assign(status=OK, reason="")
+    scored = scored.assign(**row_status())
     return pd.concat([scored, failed_rows(raw)], ignore_index=True).reindex(columns=COLUMNS)
