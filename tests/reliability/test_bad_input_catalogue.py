@@ -32,7 +32,7 @@ import scipy.sparse as sp
 
 from mima.config import dataset_settings, validate_config
 from mima.data.assemble import assemble_raw
-from mima.data.io import write_h5mu_atomic
+from mima.data.atomic_write import write_h5mu_atomic
 from mima.errors import InputError
 from mima.preprocess.prepare import prepare_dataset
 from pipeline_helpers import REPO

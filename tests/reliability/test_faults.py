@@ -23,8 +23,8 @@ import anndata as ad
 import numpy as np
 import pytest
 
+from mima.data.atomic_write import write_h5ad_atomic, write_h5mu_atomic
 from mima.data.download import DownloadError, download
-from mima.data.io import write_h5ad_atomic, write_h5mu_atomic
 from pipeline_helpers import REPO
 from reliability_helpers import files_under, pipeline_config, run_pipeline, write_config
 
@@ -250,7 +250,7 @@ def test_a_writer_killed_mid_write_leaves_no_file_under_the_final_name(tmp_path)
     code = f"""
 import sys, time, anndata as ad, numpy as np
 from pathlib import Path
-from mima.data.io import write_h5ad_atomic
+from mima.data.atomic_write import write_h5ad_atomic
 def stall(self, path, *args, **kwargs):
     Path(path).write_bytes(b"partial")
     print("writing", flush=True)
@@ -270,10 +270,10 @@ write_h5ad_atomic(ad.AnnData(np.ones((3, 2), dtype=np.float32)), {str(final)!r})
 
 def test_every_h5ad_and_h5mu_the_pipeline_writes_goes_through_the_atomic_writers():
     """No script or library module writes AnnData / MuData directly (only the
-    atomic writers of mima.data.io do)."""
+    atomic writers of mima.data.atomic_write do)."""
     offenders = []
     for path in sorted((REPO / "workflow").rglob("*.py")):
-        if path.name == "io.py" and path.parent.name == "data":
+        if path.name == "atomic_write.py" and path.parent.name == "data":
             continue
         for number, line in enumerate(path.read_text().splitlines(), start=1):
             code = line.split("#")[0]

@@ -23,7 +23,7 @@ import torch
 import yaml
 
 from mima.config import validate_config
-from mima.data.download import read_lock_file
+from mima.data.checksum_lock import read_lock_file
 from mima.errors import InputError
 from pipeline_helpers import REPO
 from reliability_helpers import (

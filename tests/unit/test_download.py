@@ -1,4 +1,5 @@
-"""Unit tests of mima.data.download against a loopback HTTP server and local files (no internet)."""
+"""Unit tests of mima.data.download, mima.data.checksum_lock and mima.data.zenodo against a
+loopback HTTP server, local files and a fake zenodo_get (no internet)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from mima.data import download as dl
-from mima.data.download import (
-    DownloadError,
-    download,
-    fetch_from_mirror_or_url,
-    read_lock_file,
-    zenodo_download,
-)
+from mima.data import zenodo
+from mima.data.checksum_lock import read_lock_file
+from mima.data.download import DownloadError, download, fetch_from_mirror_or_url
+from mima.data.zenodo import zenodo_download
 from mima.errors import InputError
 
 GOOD = b"MIMA test payload\n" * 1000
@@ -293,8 +290,8 @@ def test_zenodo_download_skips_verified_files(tmp_path):
 
 
 def test_zenodo_get_missing_is_a_clear_input_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(dl, "which", lambda *args, **kwargs: None)
-    monkeypatch.setattr(dl, "find_spec", lambda name: None)
+    monkeypatch.setattr(zenodo, "which", lambda *args, **kwargs: None)
+    monkeypatch.setattr(zenodo, "find_spec", lambda name: None)
     with pytest.raises(InputError, match="zenodo-get"):
         zenodo_download(1, ["a.h5ad"], tmp_path)
 

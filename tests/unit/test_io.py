@@ -1,4 +1,4 @@
-"""Tests of reading, validating and atomically writing user data (mima.data.io)."""
+"""Tests of reading, validating (mima.data.io) and atomically writing (mima.data.atomic_write) user data."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import pytest
 import scipy.sparse as sp
 
 from mima.data import io
-from mima.data.io import read_paired, validate_training_input, write_h5ad_atomic, write_h5mu_atomic
+from mima.data.atomic_write import write_h5ad_atomic, write_h5mu_atomic
+from mima.data.io import read_paired, validate_training_input
 from mima.data.simulate import simulate_cite, simulate_spatial
 from mima.errors import InputError
 

@@ -60,7 +60,7 @@ def _load_settings(path: str | None) -> dict:
 
 def cmd_simulate(args) -> None:
     """Write a simulated dataset (raw counts in layers['counts'], X log-normalised)."""
-    from .data.io import write_h5mu_atomic
+    from .data.atomic_write import write_h5mu_atomic
     from .data.simulate import simulate
     from .preprocess.normalize import log_normalize
 
@@ -117,7 +117,7 @@ def cmd_embed(args) -> None:
 def cmd_reconstruct(args) -> None:
     """Write denoised, batch-corrected and translated outputs (h5mu)."""
     from .api import MIMA
-    from .data.io import write_h5mu_atomic
+    from .data.atomic_write import write_h5mu_atomic
 
     model = MIMA.load(args.model, device=args.device)
     mdata, _, source = _read(args, args.batch_key, model.modalities)
@@ -130,7 +130,7 @@ def cmd_translate(args) -> None:
     import anndata as ad
 
     from .api import MIMA
-    from .data.io import write_h5ad_atomic
+    from .data.atomic_write import write_h5ad_atomic
 
     model = MIMA.load(args.model, device=args.device)
     mdata, _, source = _read(args, args.batch_key, [args.source])

@@ -12,7 +12,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from .data.io import write_h5ad_atomic
+from .data.atomic_write import write_h5ad_atomic
 from .status import FAILED, OK, mark_failed, mark_ok
 
 

@@ -2,7 +2,7 @@
 
 import _workflow_library  # noqa: F401
 
-from mima.data.download import zenodo_download
+from mima.data.zenodo import zenodo_download
 from mima.utils import log_to
 
 log_to(snakemake.log[0])

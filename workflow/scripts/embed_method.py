@@ -4,7 +4,7 @@ import _workflow_library  # noqa: F401
 
 import mudata
 
-from mima.data.io import write_h5ad_atomic
+from mima.data.atomic_write import write_h5ad_atomic
 from mima.methods import run_method
 from mima.status import is_ok, reason
 from mima.utils import log_to

@@ -6,8 +6,8 @@ import _workflow_library  # noqa: F401
 import mudata
 
 from mima.api import MIMA
+from mima.data.atomic_write import write_h5mu_atomic
 from mima.data.folds import fold_masks, read_folds
-from mima.data.io import write_h5mu_atomic
 from mima.evaluate.heldout import heldout_predictions
 from mima.status import failed_outputs, mark_ok, read_failure
 from mima.utils import log_to

@@ -4,7 +4,7 @@ import _workflow_library  # noqa: F401
 
 import mudata
 
-from mima.data.io import write_h5mu_atomic
+from mima.data.atomic_write import write_h5mu_atomic
 from mima.preprocess.prepare import prepare_dataset
 from mima.utils import log_to
 

@@ -5,7 +5,7 @@ import _workflow_library  # noqa: F401
 import mudata
 
 from mima.data.assemble import assemble_raw
-from mima.data.io import write_h5mu_atomic
+from mima.data.atomic_write import write_h5mu_atomic
 from mima.utils import log_to
 
 log_to(snakemake.log[0])

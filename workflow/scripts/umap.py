@@ -5,7 +5,7 @@ import _workflow_library  # noqa: F401
 import anndata as ad
 import mudata
 
-from mima.data.io import write_h5ad_atomic
+from mima.data.atomic_write import write_h5ad_atomic
 from mima.plot.umap import compute_views, view_matrices
 from mima.status import is_ok, reason
 from mima.utils import log_to

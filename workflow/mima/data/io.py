@@ -1,14 +1,16 @@
-"""Read and validate users' paired multi-omics data; write files atomically.
+"""Read and validate users' paired multi-omics data.
 
 Every problem with the user's files is reported as one
 :class:`mima.errors.InputError` line naming the file, the field and the fix,
-never as an h5py or pandas traceback.
+never as an h5py or pandas traceback. Reading and validation stay together:
+both check the same things (unique, identically ordered cells; the batch
+column) with the same helpers. Files are written by
+:mod:`mima.data.atomic_write`.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -26,8 +28,6 @@ __all__ = [
     "pair_modalities",
     "validate_training_input",
     "check_modality_shape",
-    "write_h5mu_atomic",
-    "write_h5ad_atomic",
 ]
 
 # Elements per chunk when scanning dense or stored-value arrays for NaN/inf.
@@ -456,56 +456,3 @@ def _validate_batch(mdata, cells, batch_key, source):
             f"sample(s) {shown} have only one cell",
             "drop those cells or merge the sample into another",
         )
-
-
-# --------------------------------------------------------------------------
-# atomic writing
-# --------------------------------------------------------------------------
-
-
-def _write_atomic(path, write, suffix):
-    """Write through ``write(tmp_path)`` into a temp file, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{suffix}")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        # Remove the partial file; the original at ``path`` (if any) is untouched.
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def write_h5mu_atomic(mdata: md.MuData, path: str | os.PathLike) -> None:
-    """Write ``mdata`` to ``path`` atomically.
-
-    The data are written to a temporary file in the same folder, which is
-    renamed over ``path`` only once complete; on failure the temporary file
-    is removed and an existing ``path`` is left as it was.
-
-    Parameters
-    ----------
-    mdata
-        The data to write.
-    path
-        Destination ``.h5mu`` path; missing parent folders are created.
-    """
-    _write_atomic(path, lambda tmp: mdata.write_h5mu(tmp), ".h5mu")
-
-
-def write_h5ad_atomic(adata: ad.AnnData, path: str | os.PathLike) -> None:
-    """Write ``adata`` to ``path`` atomically (see :func:`write_h5mu_atomic`).
-
-    Parameters
-    ----------
-    adata
-        The data to write.
-    path
-        Destination ``.h5ad`` path; missing parent folders are created.
-    """
-    _write_atomic(path, lambda tmp: adata.write_h5ad(tmp), ".h5ad")

@@ -1,0 +1,67 @@
+"""Atomic writers of h5ad / h5mu files.
+
+:func:`write_h5mu_atomic` and :func:`write_h5ad_atomic` write into a hidden
+temporary file in the destination's folder and rename it into place only
+once it is complete, so a final name never holds a partial file (a crash or
+a full disk leaves at most a hidden ``.<name>.*.tmp`` file). Every h5ad /
+h5mu the pipeline writes goes through them.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import anndata as ad
+import mudata as md
+
+__all__ = ["write_h5mu_atomic", "write_h5ad_atomic"]
+
+
+def _write_atomic(path, write, suffix):
+    """Write through ``write(tmp_path)`` into a temp file, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{suffix}")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        # Remove the partial file; the original at ``path`` (if any) is untouched.
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def write_h5mu_atomic(mdata: md.MuData, path: str | os.PathLike) -> None:
+    """Write ``mdata`` to ``path`` atomically.
+
+    The data are written to a temporary file in the same folder, which is
+    renamed over ``path`` only once complete; on failure the temporary file
+    is removed and an existing ``path`` is left as it was.
+
+    Parameters
+    ----------
+    mdata
+        The data to write.
+    path
+        Destination ``.h5mu`` path; missing parent folders are created.
+    """
+    _write_atomic(path, lambda tmp: mdata.write_h5mu(tmp), ".h5mu")
+
+
+def write_h5ad_atomic(adata: ad.AnnData, path: str | os.PathLike) -> None:
+    """Write ``adata`` to ``path`` atomically (see :func:`write_h5mu_atomic`).
+
+    Parameters
+    ----------
+    adata
+        The data to write.
+    path
+        Destination ``.h5ad`` path; missing parent folders are created.
+    """
+    _write_atomic(path, lambda tmp: adata.write_h5ad(tmp), ".h5ad")
