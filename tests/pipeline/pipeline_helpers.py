@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
@@ -36,7 +37,9 @@ def ci_config() -> dict:
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     shared = os.path.relpath(SHARED_DATA, REPO)
     config["data_mirror"] = shared
-    cite = config["datasets"]["ci_cite"]
+    # a copy: shared objects would be written as YAML aliases, and a test that
+    # changes one dataset's settings would change the other's too
+    cite = copy.deepcopy(config["datasets"]["ci_cite"])
     evaluation = {key: value for key, value in cite["evaluation"].items() if key != "gene_set"}
     config["datasets"]["ci_bmmc_cite"] = {
         "source": "files",
@@ -54,11 +57,19 @@ def ci_config() -> dict:
     return config
 
 
+class _NoAliases(yaml.SafeDumper):
+    """Writes every shared block out in full: a test that loads the file and
+    changes one dataset's settings then changes only that dataset's."""
+
+    def ignore_aliases(self, data):
+        return True
+
+
 def new_workdir(base: Path) -> Path:
     """A working folder with the tests' config.yaml (:func:`ci_config`;
     results go there)."""
     base.mkdir(parents=True, exist_ok=True)
-    (base / "config.yaml").write_text(yaml.safe_dump(ci_config(), sort_keys=False))
+    (base / "config.yaml").write_text(yaml.dump(ci_config(), Dumper=_NoAliases, sort_keys=False))
     return base
 
 
