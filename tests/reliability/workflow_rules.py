@@ -5,7 +5,8 @@ Usage: ``python workflow_rules.py SNAKEFILE CONFIGFILE WORKDIR``. Each rule:
 ``name``, ``wildcards`` (names), ``patterns`` (output, log and benchmark
 file patterns, with the wildcard constraints Snakemake applied inline, as
 ``{name,regex}``), ``shell`` (the shell command or null), ``script`` (the
-script path or null) and ``run`` (whether it has a ``run:`` block).
+script path or null), ``run`` (whether it has a ``run:`` block) and
+``conda`` (the absolute path of its conda env file, or null).
 """
 
 from __future__ import annotations
@@ -36,8 +37,18 @@ def describe(snakefile: Path, configfile: Path, workdir: Path) -> list[dict]:
                 "shell": rule.shellcmd if rule.is_shell else None,
                 "script": rule.script,
                 "run": bool(rule.run_func) and not rule.is_shell and not rule.script and not rule.norun,
+                "conda": conda_file(rule),
             })
         return rules
+
+
+def conda_file(rule) -> str | None:
+    """The absolute path of a rule's ``conda:`` env file (relative paths are
+    relative to the rule's file), or None."""
+    if rule.conda_env is None:
+        return None
+    path = Path(str(rule.conda_env))
+    return str(path if path.is_absolute() else (Path(str(rule.basedir)) / path).resolve())
 
 
 if __name__ == "__main__":

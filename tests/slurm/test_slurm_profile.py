@@ -82,3 +82,26 @@ def test_profile_names_only_rules_of_the_workflow(monkeypatch, tmp_path):
     rules = set(re.findall(r"^(\w+)$", result.stdout, flags=re.MULTILINE))
     assert GPU_RULES <= rules
     assert named <= rules, f"the profile names rules the workflow lacks: {sorted(named - rules)}"
+
+
+@pytest.mark.parametrize("ci", ["true", "1"])
+def test_in_ci_a_cluster_that_cannot_start_fails_the_tests(monkeypatch, ci):
+    """Without SLURM the SLURM tests skip, saying why -- but never silently in
+    CI: there they fail with the reason (apt failure, daemons already running)."""
+    from slurm_cluster import unavailable
+
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises(pytest.fail.Exception, match="CI is set.*apt-get failed"):
+        unavailable("installing slurmd with apt-get failed: 404")
+
+
+@pytest.mark.parametrize("ci", [None, "", "false"])
+def test_outside_ci_a_cluster_that_cannot_start_skips_with_the_reason(monkeypatch, ci):
+    from slurm_cluster import unavailable
+
+    if ci is None:
+        monkeypatch.delenv("CI", raising=False)
+    else:
+        monkeypatch.setenv("CI", ci)
+    with pytest.raises(pytest.skip.Exception, match="daemons already run"):
+        unavailable("Slurm daemons already run on this machine (slurmd:12)")

@@ -18,10 +18,17 @@ RECORDED_PACKAGES = (
     "mofapy2", "jax", "jaxlib", "pyyaml", "jsonschema",
 )
 
+#: Start of the first line of every job's log; the interpreter's path follows.
+INTERPRETER_LINE = "interpreter: "
+
 
 def log_to(path: str) -> None:
     """Send stdout, stderr and logging of this process to ``path``
     (line-buffered, so a killed job's log is complete up to the kill).
+
+    The log's first line names the interpreter running the job
+    (:data:`INTERPRETER_LINE`, ``sys.executable``): with ``--sdm conda`` the
+    ``python`` of the rule's env, otherwise the one running Snakemake.
 
     An uncaught exception's traceback goes to the log. A bad input
     (:class:`mima.errors.InputError`) also ends the log with its one-line
@@ -30,6 +37,7 @@ def log_to(path: str) -> None:
     and the fix instead of a traceback.
     """
     stream = open(path, "w", buffering=1)
+    print(f"{INTERPRETER_LINE}{sys.executable}", file=stream)
     sys.stdout = sys.stderr = stream
     logging.basicConfig(stream=stream, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     sys.excepthook = _report_to(stream)
