@@ -26,6 +26,14 @@ NOT_COMPARED = {
     "mima/cv/*/.ckpt/*": "training state, not a result (the trained models are compared)",
     "*/.snakemake_timestamp": "Snakemake's record of when a folder output was finished",
 }
+#: Tables whose values are compared to a relative tolerance instead of
+#: exactly, with the reason. scIB's metric values of bit-identical embeddings
+#: were seen to differ by one float64 ulp (2.2e-16) between two runs of the
+#: same code (plain runs, and a plain and a conda run), in the silhouette
+#: metrics and the scores averaged from them: their float32 Gram products and
+#: parallel sums are not bit-reproducible run to run (open: issue 18 §8). One
+#: ulp is 2e-16 relative; 1e-12 admits only such rounding, not a changed result.
+TOLERANCE = {"tables/scib.tsv": 1e-12}
 #: Values inside compared files that vary between runs.
 VARYING = {
     "tables/runtime.tsv": ["value"],  # wall time / peak memory
@@ -61,9 +69,12 @@ def _equal_arrays(a, b, what: str, problems: list[str]) -> None:
         problems.append(f"{what}: differs ({detail})")
 
 
-def _equal_frames(a: pd.DataFrame, b: pd.DataFrame, what: str, problems: list[str]) -> None:
+def _equal_frames(a: pd.DataFrame, b: pd.DataFrame, what: str, problems: list[str], rtol: float | None = None) -> None:
     try:
-        pd.testing.assert_frame_equal(a, b, check_exact=True)
+        if rtol is None:
+            pd.testing.assert_frame_equal(a, b, check_exact=True)
+        else:
+            pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=rtol, atol=0.0)
     except AssertionError as error:
         problems.append(f"{what}: {' '.join(str(error).split())[:300]}")
 
@@ -110,7 +121,7 @@ def compare_file(a: Path, b: Path, relative: str) -> list[str]:
         x, y = pd.read_csv(a, **read), pd.read_csv(b, **read)
         varying = VARYING.get(relative, [])
         _equal_frames(x.drop(columns=varying, errors="ignore"), y.drop(columns=varying, errors="ignore"), relative,
-                      problems)
+                      problems, rtol=TOLERANCE.get(relative))
     elif name.endswith(".pt"):
         import torch
 
