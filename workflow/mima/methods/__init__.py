@@ -26,11 +26,6 @@ def adapter(name: str):
     return registry.get(name).adapter()
 
 
-def env_file(name: str) -> str:
-    """Name of the conda env file (``envs/<name>.yaml``) of a method."""
-    return registry.get(name).env
-
-
 def run_method(name: str, mdata, modalities: list[str], params: dict, seed: int, threads: int = 1,
                source: str = "<data>"):
     """Run one method and return its embeddings file (DESIGN §2).
