@@ -1,7 +1,8 @@
 # MIMA pipeline. `snakemake --cores all` builds the offline demo;
 # `snakemake starters` the real BMMC starters (downloaded, or from data_mirror);
 # `snakemake paper --cores all` the study (downloads); `snakemake ci` the
-# tiny run of the tests. Settings: config.yaml (validated at start-up).
+# tiny run of the tests; `snakemake rehearsal` the study's DAG on stand-ins of
+# its datasets (offline). Settings: config.yaml (validated at start-up).
 
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/rehearsal.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/integrate.smk"
@@ -56,3 +58,21 @@ rule ci:
     input:
         target_files("ci"),
         RUN_INFO_FILES,
+
+
+rule rehearsal:
+    input:
+        target_files("rehearsal"),
+        RUN_INFO_FILES,
+
+
+# One target per rehearsal dataset (`snakemake rehearsal_neurips_cite`):
+# the rehearsal one dataset at a time.
+for _target in config["targets"]["rehearsal"]:
+
+    rule:
+        name:
+            _target
+        input:
+            target_files(_target),
+            RUN_INFO_FILES,

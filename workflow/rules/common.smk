@@ -7,16 +7,26 @@ from urllib.parse import urlparse
 from mima.config import dataset_settings, deep_merge, validate_config
 from mima.errors import InputError
 from mima.methods import registry
+from mima.rehearsal import with_rehearsal
 
 REPO = Path(workflow.basedir)
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 try:
-    validate_config(config, REPO / "workflow" / "schemas" / "config.schema.yaml")
+    validate_config(config, SCHEMA)
 except InputError as error:
     sys.exit(f"Invalid configuration: {error}")
 
 RESULTS = config["results"]
 DOWNLOADS = config.get("downloads", "downloads")
+# The rehearsal's stand-ins are written here and read through the real
+# download code, as from a data mirror (workflow/rules/rehearsal.smk).
+STANDINS = f"{DOWNLOADS}/standins"
+config.update(with_rehearsal(config, str(Path(STANDINS).resolve())))
+try:
+    validate_config(config, SCHEMA)
+except InputError as error:
+    sys.exit(f"Invalid configuration (rehearsal: settings): {error}")
 DATASETS = {name: dataset_settings(config, name) for name in config["datasets"]}
 LOGS = f"{RESULTS}/{{dataset}}/logs"
 BENCHMARKS = f"{RESULTS}/{{dataset}}/benchmarks"
@@ -46,9 +56,12 @@ localrules:
     summary_table,
 
 
-def data_mirror():
-    """The mirror folder (relative paths are relative to the repository)."""
+def data_mirror(dataset=None):
+    """The mirror folder of ``dataset`` (its own ``data_mirror``, else the
+    global one; relative paths are relative to the repository)."""
     mirror = config.get("data_mirror")
+    if dataset is not None and DATASETS[dataset].get("data_mirror"):
+        mirror = DATASETS[dataset]["data_mirror"]
     if not mirror:
         return None
     path = Path(mirror)
@@ -68,7 +81,7 @@ def local_inputs_missing(settings):
         paths = [settings["h5mu"]] if settings.get("h5mu") else list(settings["files"].values())
         return [p for p in map(local_path, paths) if not Path(p).exists()]
     if settings["source"] == "download":
-        mirror = data_mirror()
+        mirror = data_mirror(settings["name"])
         if mirror is None:  # downloaded from their URLs
             return []
         wanted = [Path(mirror) / f.get("mirror", "") for f in settings["files"].values()]
@@ -82,7 +95,7 @@ def shared_data_only(settings, missing):
     A user's own absent file is not: raw_inputs stops the run on it."""
     if settings["source"] == "download":
         return True
-    mirror = data_mirror()
+    mirror = data_mirror(settings["name"])
     return bool(mirror) and all(
         Path(p).resolve().is_relative_to(Path(mirror).resolve()) for p in missing
     )

@@ -16,13 +16,15 @@ rule download_file:
         runtime=60,
     params:
         spec=lambda w: DATASETS[w.dataset]["files"][w.modality],
-        mirror=data_mirror(),
+        mirror=lambda w: data_mirror(w.dataset),
     script:
         "../scripts/download_file.py"
 
 
 rule download_geo:
     # named after the URL's file, which keys its sha256 in the lock file
+    input:
+        standin_input,
     output:
         f"{DOWNLOADS}/{{dataset}}/geo/{{filename}}",
     log:
@@ -42,6 +44,8 @@ rule download_geo:
 
 
 rule download_zenodo:
+    input:
+        standin_input,
     output:
         directory(f"{DOWNLOADS}/{{dataset}}/zenodo"),
     log:

@@ -20,6 +20,8 @@ that importing :mod:`mima.methods` stays light.
 from __future__ import annotations
 
 import contextlib
+import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -195,3 +197,19 @@ def limit_threads(threads: int | None):
         return
     with threadpool_limits(limits=int(threads)):
         yield
+
+
+def train_timed(model, method: str, **train_kwargs) -> None:
+    """``model.train(**train_kwargs)`` for an scvi-tools model, logging the
+    epochs it ran and the seconds they took.
+
+    The log line (``trained <method>: <E> epochs in <S> s``) is what the
+    rehearsal's projection (``benchmarks/rehearsal_table.py``) reads to scale
+    a shortened run to the tool's default number of epochs.
+    """
+    started = time.perf_counter()
+    model.train(**train_kwargs)
+    seconds = time.perf_counter() - started
+    epochs = len(model.history.get("train_loss_epoch", model.history.get("elbo_train", [])))
+    logging.getLogger(f"mima.methods.{method}").info(
+        "trained %s: %d epochs in %.1f s on %d cells", method, epochs, seconds, model.adata.n_obs)

@@ -60,6 +60,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import time
 
 import numpy as np
 
@@ -176,6 +177,13 @@ def _captured(what: str):
         log.debug("mofapy2 %s: %s", what, printed.getvalue().strip())
 
 
+def _iterations_run(ent, planned: int) -> int:
+    """Iterations mofapy2 ran (it stops early when it converges); its
+    per-iteration times start with an entry for the initialisation."""
+    stats = getattr(getattr(ent, "model", None), "train_stats", None) or {}
+    return len(stats["time"]) - 1 if "time" in stats else planned
+
+
 def train_mofa(views: dict[str, np.ndarray], feature_names: dict[str, list[str]], group_names: list[str],
                group_rows: list[np.ndarray], n_factors: int, iterations: int = 1000, convergence: str = "fast",
                scale_views: bool = True, seed: int = 0) -> np.ndarray:
@@ -220,7 +228,13 @@ def train_mofa(views: dict[str, np.ndarray], feature_names: dict[str, list[str]]
         ent.set_train_options(iter=iterations, convergence_mode=convergence, dropR2=None, seed=seed,
                               verbose=False, quiet=True)
         ent.build()
+        started = time.perf_counter()
         ent.run()
+        # the rehearsal's projection scales this to the default iterations
+        logging.getLogger("mima.methods.mofa").info(
+            "trained mofa: %d iterations in %.1f s on %d cells (at most %d; convergence %s)",
+            _iterations_run(ent, iterations), time.perf_counter() - started, sum(map(len, group_rows)), iterations,
+            convergence)
     factors = np.asarray(ent.model.nodes["Z"].getExpectation(), dtype=np.float64)
     order = np.concatenate(group_rows)
     if factors.shape != (order.size, n_factors):

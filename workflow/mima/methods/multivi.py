@@ -54,7 +54,7 @@ import math
 import numpy as np
 
 from .base import Requirements
-from .base import aligned_modality, merge_params
+from .base import aligned_modality, merge_params, train_timed
 from .scvi import batch_obs, configure, feature_frame, latent, train_kwargs
 from .scvi import version as scvi_version
 
@@ -104,7 +104,7 @@ def run(mdata, modalities: list[str], params: dict, seed: int, threads: int) -> 
     kwargs = train_kwargs(settings)
     if kwargs["max_epochs"] is None:
         del kwargs["max_epochs"]  # MultiVI's own default
-    model.train(**kwargs)
+    train_timed(model, "multivi", **kwargs)
     return {"multivi": latent(model)}
 
 

@@ -70,7 +70,7 @@ import scipy.sparse as sp
 
 from ..errors import InputError
 from ..utils import dense
-from .base import Requirements, aligned_modality, merge_params
+from .base import Requirements, aligned_modality, merge_params, train_timed
 
 REQUIRES = Requirements(notes="any modality; count modalities use layers['counts'], the others X")
 
@@ -134,7 +134,7 @@ def embed_modality(mdata, modality: str, settings: dict, seed: int, threads: int
         model = scvi.model.SCVI(adata, n_latent=settings["n_latent"], n_hidden=settings["n_hidden"],
                                 n_layers=settings["n_layers"], gene_likelihood=likelihood,
                                 log_variational=counts)
-    model.train(**train_kwargs(settings))
+    train_timed(model, f"scvi_{modality}", **train_kwargs(settings))
     return latent(model)
 
 

@@ -40,7 +40,7 @@ import numpy as np
 
 from ..utils import dense
 from .base import Requirements
-from .base import aligned_modality, merge_params
+from .base import aligned_modality, merge_params, train_timed
 from .scvi import batch_obs, configure, feature_frame, latent, train_kwargs
 from .scvi import version as scvi_version
 
@@ -86,7 +86,7 @@ def run(mdata, modalities: list[str], params: dict, seed: int, threads: int) -> 
     scvi.model.TOTALVI.setup_mudata(counts, batch_key="batch",
                                     modalities={"rna_layer": "rna", "protein_layer": "adt"})
     model = scvi.model.TOTALVI(counts, n_latent=settings["n_latent"], gene_likelihood="nb")
-    model.train(**train_kwargs(settings))
+    train_timed(model, "totalvi", **train_kwargs(settings))
     return {"totalvi": latent(model)}
 
 
