@@ -1,0 +1,126 @@
+"""The rehearsal: the `paper` DAG on stand-ins of the study's datasets.
+
+Real here: every rule and script of the `paper` target, the download code
+(mirror look-up, sha256 lock of the GEO files, the Zenodo record's file list
+and md5s), the GEO and Zenodo readers, and the published file layouts the
+stand-ins are written in. Stood in: the data (simulated, tiny in CI: the
+full-size rehearsal is a benchmark, `benchmarks/rehearsal_table.py` and
+docs/performance.md) and the servers (the mirror folder replaces GEO's FTP
+and zenodo.org).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+
+import anndata as ad
+import mudata as md
+import pandas as pd
+import pytest
+import yaml
+
+from mima.status import is_ok
+from pipeline_helpers import new_workdir, snakemake
+from test_pipeline import jobs_by_dataset
+
+TWINS = ["rehearsal_pca_spatial", "rehearsal_neurips_cite", "rehearsal_neurips_multiome"]
+
+
+def job_counts(dry_run_output: str) -> Counter:
+    """{rule: number of jobs} of a dry run's job-stats table."""
+    counts, in_table = Counter(), False
+    for line in dry_run_output.splitlines():
+        fields = line.split()
+        if fields[:2] == ["job", "count"]:
+            in_table = True
+        elif in_table and len(fields) == 2 and fields[1].isdigit():
+            if fields[0] == "total":
+                break
+            counts[fields[0]] = int(fields[1])
+    return counts
+
+
+def test_the_rehearsal_is_the_paper_dag_plus_the_standins(tmp_path):
+    workdir = new_workdir(tmp_path)
+    paper = snakemake(workdir, "paper", "-n", "--cores", "2")
+    rehearsal = snakemake(workdir, "rehearsal", "-n", "--cores", "2")
+    assert paper.returncode == 0 and rehearsal.returncode == 0, rehearsal.stderr[-3000:]
+    paper_jobs, rehearsal_jobs = job_counts(paper.stdout), job_counts(rehearsal.stdout)
+    assert paper_jobs, paper.stdout[-2000:]
+    extra = {"standin_geo": 2, "standin_zenodo": 1, "rehearsal": 1}
+    assert rehearsal_jobs - paper_jobs == Counter(extra)
+    assert paper_jobs - rehearsal_jobs == Counter({"paper": 1})
+    per_dataset = jobs_by_dataset(rehearsal.stdout)
+    assert set(per_dataset) == set(TWINS)
+    one = snakemake(workdir, "rehearsal_neurips_cite", "-n", "--cores", "2")
+    assert one.returncode == 0, one.stderr[-3000:]
+    assert set(jobs_by_dataset(one.stdout)) == {"rehearsal_neurips_cite"}
+
+
+@pytest.fixture(scope="module")
+def tiny_rehearsal(tmp_path_factory):
+    """`snakemake rehearsal` on stand-ins at ~0.6 % of the study's cells and
+    3 % of its features, with the tests' short training (the full-size
+    rehearsal's settings are config.yaml's)."""
+    workdir = new_workdir(tmp_path_factory.mktemp("rehearsal"))
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    ci = config["datasets"]["ci_cite"]
+    config["rehearsal"] = {
+        "scale": 0.006,
+        "feature_scale": 0.03,
+        "settings": {
+            "mima": {"train": {"max_steps": 30, "batch_size": 64}, "model": {"latent_dim": 16}},
+            "method_params": ci["method_params"],
+            "evaluation": {key: value for key, value in ci["evaluation"].items() if key != "gene_set"},
+        },
+    }
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    result = snakemake(workdir, "rehearsal", "--cores", "2", timeout=2400)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir, config
+
+
+@pytest.mark.slow
+def test_every_method_succeeds_on_every_standin(tiny_rehearsal):
+    workdir, config = tiny_rehearsal
+    for twin in TWINS:
+        base = workdir / "results" / twin
+        for path in sorted((base / "embeddings").glob("*.h5ad")):
+            embedding = ad.read_h5ad(path)
+            assert is_ok(embedding), f"{path}: {embedding.uns.get('reason')}"
+        runtime = pd.read_csv(base / "tables" / "runtime.tsv", sep="\t")
+        assert set(runtime["status"]) == {"ok"}, runtime[runtime["status"] != "ok"]
+        scib = pd.read_csv(base / "tables" / "scib.tsv", sep="\t")
+        assert scib["value"].notna().all()
+        assert is_ok(md.read_h5mu(base / "mima" / "outputs.h5mu"))
+
+
+@pytest.mark.slow
+def test_the_standins_went_through_the_real_downloads(tiny_rehearsal):
+    workdir, _ = tiny_rehearsal
+    downloads = workdir / "downloads"
+    lock = (downloads / "standins" / "geo" / "checksums.lock.tsv").read_text()
+    for twin, kind in (("rehearsal_neurips_cite", "cite"), ("rehearsal_neurips_multiome", "multiome")):
+        (geo,) = (downloads / twin / "geo").iterdir()
+        assert kind in geo.name and geo.name.endswith(".h5ad.gz")
+        digest = hashlib.sha256(geo.read_bytes()).hexdigest()
+        assert f"{geo.name}\t{digest}" in lock  # verified against the mirror's lock
+    record = json.loads((downloads / "rehearsal_pca_spatial" / "record.json").read_text())
+    keys = {entry["key"] for entry in record["files"]}
+    assert {"rna.h5ad", "msi.h5ad", "morphology.h5ad"} <= keys
+
+
+@pytest.mark.slow
+def test_the_standins_have_the_study_layout_and_settings(tiny_rehearsal):
+    workdir, _ = tiny_rehearsal
+    cite = md.read_h5mu(workdir / "results" / "rehearsal_neurips_cite" / "prepared.h5mu")
+    assert list(cite.mod) == ["rna", "adt"] and cite.obs["batch"].nunique() == 12
+    multiome = md.read_h5mu(workdir / "results" / "rehearsal_neurips_multiome" / "prepared.h5mu")
+    assert multiome.obs["batch"].nunique() == 13
+    assert all(name.startswith("chr") for name in multiome.mod["atac"].var_names[:5])  # 5 kb bins
+    spatial = md.read_h5mu(workdir / "results" / "rehearsal_pca_spatial" / "prepared.h5mu")
+    assert list(spatial.mod) == ["rna", "msi", "morphology"] and spatial.obs["batch"].nunique() == 16
+    assert "spatial" in spatial.obsm
+    assert (workdir / "results" / "rehearsal_pca_spatial" / "figures" / "translation_maps.png").exists()
