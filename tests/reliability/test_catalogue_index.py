@@ -50,6 +50,10 @@ CATALOGUE = {
         (CATALOGUE_FILE, "test_all_zero_features_and_cells_are_kept_with_a_notice")],
     "an empty modality": [(CATALOGUE_FILE, "test_an_empty_modality")],
     "spatial key missing": [(CATALOGUE_FILE, "test_spatial_key_missing")],
+    "configured obs column / obsm key absent: the file's columns and the config key to set": [
+        ("tests/unit/test_assemble_prepare.py", "test_absent_obs_column_names_the_config_key_and_lists_the_columns")],
+    "Zenodo file name not in the record: the record's files listed, nothing kept": [
+        ("tests/unit/test_download.py", "test_zenodo_wrong_configured_name_lists_the_record_and_leaves_nothing")],
     "modality named in config absent from the file": [
         (CATALOGUE_FILE, "test_modality_named_in_config_absent_from_the_h5mu")],
     # faults
@@ -79,7 +83,9 @@ CATALOGUE = {
         (SECURITY_FILE, "test_download_with_a_wrong_checksum_is_never_used"),
         ("tests/unit/test_download.py", "test_wrong_checksum_raises_and_leaves_nothing"),
         ("tests/unit/test_download.py", "test_lock_file_records_then_verifies"),
-        ("tests/unit/test_download.py", "test_corrupt_mirror_copy_is_rejected")],
+        ("tests/unit/test_download.py", "test_corrupt_mirror_copy_is_rejected"),
+        ("tests/unit/test_download.py", "test_zenodo_md5_mismatch_keeps_nothing"),
+        ("tests/unit/test_download.py", "test_geo_mirror_copy_must_match_the_mirror_lock")],
     "checkpoints and models loaded with weights_only=True": [
         (SECURITY_FILE, "test_checkpoint_holding_a_pickled_object_is_refused"),
         (SECURITY_FILE, "test_training_never_resumes_from_a_poisoned_checkpoint"),

@@ -48,7 +48,7 @@ def test_zenodo_layout_mismatch_names_the_files_present(tmp_path):
     (tmp_path / "visium.h5ad").write_bytes(b"")
     settings = {"name": "z", "source": "zenodo", "seed": 0, "record": "1", "modalities": {"rna": {}},
                 "files": {"rna": "rna.h5ad"}, "batch_key": "sample"}
-    with pytest.raises(InputError, match=r"files\.rna.*visium\.h5ad"):
+    with pytest.raises(InputError, match=r"datasets\.z\.files\.rna.*visium\.h5ad"):
         assemble_raw(settings, {"zenodo": str(tmp_path)})
 
 
@@ -112,3 +112,44 @@ def test_folds_are_balanced_within_each_sample_and_seeded():
         assert counts.max() - counts.min() <= 1 and set(counts.index) == {0, 1, 2, 3}
     pd.testing.assert_frame_equal(folds, within_sample_folds(batch, n_folds=4, seed=3))
     assert not folds["fold"].equals(within_sample_folds(batch, n_folds=4, seed=4)["fold"])
+
+
+def spatial_pair(folder):
+    """rna.h5ad and msi.h5ad of 8 spots, obs columns sample / region, obsm 'coords'."""
+    folder.mkdir(parents=True, exist_ok=True)
+    obs = pd.DataFrame({"sample": ["p1"] * 4 + ["p2"] * 4, "region": ["tumour", "normal"] * 4},
+                       index=[f"spot{i}" for i in range(8)])
+    paths = {}
+    for modality, n_vars in (("rna", 5), ("msi", 3)):
+        var = pd.DataFrame(index=[f"{modality}{j}" for j in range(n_vars)])
+        adata = ad.AnnData(np.ones((8, n_vars), dtype=np.float32), obs=obs.copy(), var=var)
+        adata.obsm["coords"] = np.arange(16, dtype=float).reshape(8, 2)
+        paths[modality] = str(folder / f"{modality}.h5ad")
+        adata.write_h5ad(paths[modality])
+    return paths
+
+
+@pytest.mark.parametrize("key, value, field, listed", [
+    ("batch_key", "patient", "obs column 'patient'", "sample, region"),
+    ("label_key", "annotation", "obs column 'annotation'", "sample, region"),
+    ("spatial_key", "spatial", "obsm 'spatial'", "coords"),
+])
+def test_absent_obs_column_names_the_config_key_and_lists_the_columns(tmp_path, key, value, field, listed):
+    paths = spatial_pair(tmp_path / "data")
+    settings = {"name": "pca_spatial", "source": "files", "seed": 0, "modalities": {"rna": {}, "msi": {}},
+                "files": paths, "batch_key": "sample", **{key: value}}
+    with pytest.raises(InputError) as caught:
+        assemble_raw(settings, paths)
+    message = str(caught.value)
+    assert "\n" not in message and paths["rna"] in message and field in message
+    assert f"set datasets.pca_spatial.{key} to" in message and listed in message
+
+
+def test_zenodo_obs_column_error_names_the_dataset(tmp_path):
+    paths = spatial_pair(tmp_path / "zenodo")
+    settings = {"name": "pca_spatial", "source": "zenodo", "seed": 0, "record": "17369670",
+                "modalities": {"rna": {}, "msi": {}}, "files": {"rna": "rna.h5ad", "msi": "msi.h5ad"},
+                "batch_key": "sample", "label_key": "annotation"}
+    with pytest.raises(InputError, match=r"datasets\.pca_spatial\.label_key.*leave label_key unset"):
+        assemble_raw(settings, {"zenodo": str(tmp_path / "zenodo")})
+    assert sorted(paths) == ["msi", "rna"]

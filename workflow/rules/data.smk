@@ -39,15 +39,18 @@ rule download_geo:
     params:
         url=lambda w: DATASETS[w.dataset]["url"],
         lock=lambda w: str(REPO / DATASETS[w.dataset].get("lock", "resources/checksums.lock.tsv")),
+        mirror=lambda w: data_mirror(w.dataset),
     script:
         "../scripts/download_geo.py"
 
 
 rule download_zenodo:
+    # record.json: the record's own file list (names, sizes, md5s), read first
     input:
         standin_input,
     output:
-        directory(f"{DOWNLOADS}/{{dataset}}/zenodo"),
+        record=f"{DOWNLOADS}/{{dataset}}/record.json",
+        folder=directory(f"{DOWNLOADS}/{{dataset}}/zenodo"),
     log:
         f"{LOGS}/download_zenodo.log",
     benchmark:
@@ -61,6 +64,7 @@ rule download_zenodo:
         record=lambda w: str(DATASETS[w.dataset]["record"]),
         files=lambda w: DATASETS[w.dataset]["files"],
         md5=lambda w: DATASETS[w.dataset].get("md5", {}),
+        mirror=lambda w: data_mirror(w.dataset),
     script:
         "../scripts/download_zenodo.py"
 

@@ -1,4 +1,6 @@
-"""Rule download_zenodo: the record's files, verified against its md5s."""
+"""Rule download_zenodo: the record's file list (record.json), then the
+configured files, from data_mirror's zenodo/<record>/ folder or Zenodo,
+verified against the record's md5s."""
 
 import _workflow_library  # noqa: F401
 
@@ -6,6 +8,6 @@ from mima.data.zenodo import zenodo_download
 from mima.utils import log_to
 
 log_to(snakemake.log[0])
-files = snakemake.params.files
-zenodo_download(snakemake.params.record, sorted(set(files.values())), snakemake.output[0],
-                md5s=snakemake.params.md5 or None)
+zenodo_download(snakemake.params.record, snakemake.params.files, snakemake.output.folder,
+                snakemake.output.record, dataset=snakemake.wildcards.dataset, mirror=snakemake.params.mirror,
+                md5s=snakemake.params.md5 or None, timeout=300)

@@ -43,7 +43,7 @@ def assemble_raw(settings: dict, inputs: dict[str, str]) -> md.MuData:
     kind = settings["source"]
     modalities = list(settings["modalities"])
     keys = {"batch_key": settings.get("batch_key", "batch"), "label_key": settings.get("label_key"),
-            "spatial_key": settings.get("spatial_key")}
+            "spatial_key": settings.get("spatial_key"), "config_key": f"datasets.{settings['name']}"}
     if kind == "simulate":
         from .simulate import simulate
 
@@ -67,7 +67,7 @@ def assemble_raw(settings: dict, inputs: dict[str, str]) -> md.MuData:
         mdata = _read_geo(Path(inputs["geo"]), modalities, keys)
     elif kind == "zenodo":
         files = {m: str(Path(inputs["zenodo"]) / settings["files"][m]) for m in modalities if m in settings["files"]}
-        mdata = _read_zenodo(Path(inputs["zenodo"]), settings["files"], modalities, keys)
+        mdata = _read_zenodo(Path(inputs["zenodo"]), settings, modalities, keys)
     else:
         mdata = None
     if mdata is not None:
@@ -95,11 +95,12 @@ def _read_geo(path: Path, modalities: list[str], keys: dict) -> md.MuData:
     return pair_modalities(split_geo_multimodal(adata, str(path)), str(path), modalities, **keys)
 
 
-def _read_zenodo(folder: Path, files: dict, modalities: list[str], keys: dict) -> md.MuData:
+def _read_zenodo(folder: Path, settings: dict, modalities: list[str], keys: dict) -> md.MuData:
     """One h5ad per modality in the downloaded record, as named in config."""
+    files = settings.get("files", {})
     present = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
     for m in modalities:
         if m not in files or not (folder / files[m]).exists():
             raise InputError(str(folder), f"files.{m}", f"expected file {files.get(m)!r} is not in the record's download",
-                             f"set datasets.<name>.files.{m} to one of {present}")
+                             f"set datasets.{settings['name']}.files.{m} to one of {present}")
     return read_paired(h5ad={m: folder / files[m] for m in modalities}, modalities=modalities, **keys)

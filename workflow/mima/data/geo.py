@@ -1,15 +1,78 @@
-"""Reader of the NeurIPS 2021 GEO (GSE194122) processed files: one AnnData
-holding every feature, split into one AnnData per modality by
-``var['feature_types']``.
+"""The NeurIPS 2021 GEO (GSE194122) processed files: their download
+(:func:`fetch_geo`, from a data mirror or GEO, verified against the sha256
+lock file) and their reader: one AnnData holding every feature, split into
+one AnnData per modality by ``var['feature_types']``.
 """
 
 from __future__ import annotations
 
 import copy
+import os
+from pathlib import Path
 
 from mima.errors import InputError
 
-__all__ = ["split_geo_multimodal"]
+from .checksum_lock import read_lock_file
+from .download import DownloadError, fetch_from_mirror_or_url
+
+__all__ = ["fetch_geo", "split_geo_multimodal"]
+
+#: The mirror's own lock file of its GEO copies (``<mirror>/geo/checksums.lock.tsv``).
+MIRROR_LOCK = "checksums.lock.tsv"
+
+
+def fetch_geo(url: str, dest: os.PathLike | str, lock_file: os.PathLike | str,
+              mirror: os.PathLike | str | None = None, dataset: str = "<name>", timeout: float = 300) -> Path:
+    """Fetch a GEO file from ``<mirror>/geo/<name>`` when present, else from ``url``.
+
+    ``<name>`` is ``dest``'s name (the file name of the URL). Either way
+    the file goes through :func:`mima.data.download.download`: a ``.part``
+    file, verified against ``lock_file``'s sha256 for ``<name>`` (the first
+    download records it there) and only then moved to ``dest``. A mirror
+    copy listed in the mirror's own ``<mirror>/geo/checksums.lock.tsv`` is
+    verified against that entry as well; an entry contradicting
+    ``lock_file``'s stops the download before anything is copied.
+
+    Parameters
+    ----------
+    url
+        The file's GEO URL (``datasets.<dataset>.url``).
+    dest
+        Final path; its name keys both lock files.
+    lock_file
+        The project's sha256 lock file (``datasets.<dataset>.lock``).
+    mirror
+        The data mirror folder, or None to download from ``url``.
+    dataset
+        The dataset's name in config.yaml, for error messages.
+    timeout
+        Socket timeout in seconds.
+
+    Returns
+    -------
+    pathlib.Path
+        ``dest``.
+
+    Raises
+    ------
+    DownloadError
+        The transfer failed or a sha256 does not match (nothing is kept).
+    """
+    dest = Path(dest)
+    mirror_dir = Path(mirror) / "geo" if mirror else None
+    sha256 = None
+    if mirror_dir is not None and (mirror_dir / dest.name).is_file():
+        mirror_lock = mirror_dir / MIRROR_LOCK
+        sha256 = read_lock_file(mirror_lock).get(dest.name)
+        locked = read_lock_file(lock_file).get(dest.name)
+        if sha256 and locked and sha256.strip().lower() != locked.strip().lower():
+            raise DownloadError(str(mirror_dir / dest.name), dest,
+                                f"the mirror's {mirror_lock} lists sha256 {sha256} but {lock_file} records "
+                                f"{locked} (the mirror holds another file, e.g. a stand-in)",
+                                f"point datasets.{dataset}.lock to {mirror_lock} for the mirror's files, "
+                                "or remove the mirror's copy to download the published file")
+    return fetch_from_mirror_or_url(dest.name, mirror_dir, url, dest, sha256=sha256, lock_file=lock_file,
+                                    timeout=timeout)
 
 #: GEO feature type -> modality name, in the order of the result.
 _GEO_MODALITIES = {"GEX": "rna", "ADT": "adt", "ATAC": "atac"}

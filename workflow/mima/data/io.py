@@ -139,6 +139,27 @@ def _find_obs_column(mdata, key, order):
     return None
 
 
+def _obs_columns(mdata, order) -> str:
+    """The obs columns of the global obs and the kept modalities, for a message."""
+    columns = dict.fromkeys(str(c) for c in mdata.obs.columns if not any(str(c).startswith(f"{n}:") for n in mdata.mod))
+    for name in order:
+        columns.update(dict.fromkeys(str(c) for c in mdata.mod[name].obs.columns))
+    return _shown(columns)
+
+
+def _shown(names) -> str:
+    names = list(names)
+    if not names:
+        return "none"
+    return ", ".join(names[:40]) + (f", ... ({len(names)} in all)" if len(names) > 40 else "")
+
+
+def _set_key(config_key, key, python_hint):
+    """How to name another column: the config key when reading for the
+    pipeline (``datasets.<name>.batch_key``), else the Python argument."""
+    return f"set {config_key}.{key}" if config_key else python_hint
+
+
 def _as_categorical(values: pd.Series) -> pd.Categorical:
     """Categorical with string categories (missing values stay missing)."""
     values = values.astype(object)
@@ -147,12 +168,14 @@ def _as_categorical(values: pd.Series) -> pd.Categorical:
     return pd.Categorical(as_str)
 
 
-def _copy_batch(mdata, batch_key, order, source):
+def _copy_batch(mdata, batch_key, order, source, config_key=None):
     column = _find_obs_column(mdata, batch_key, order)
     if column is None:
+        setting = _set_key(config_key, "batch_key", "set batch_key (config.yaml) / batch_key= (Python)")
         raise InputError(
-            source, f"obs column {batch_key!r}", "is missing (the batch / sample of each cell)",
-            "add the column, or set batch_key (config.yaml) / batch_key= (Python) to the column that holds the sample",
+            source, f"obs column {batch_key!r}",
+            f"is missing (the batch / sample of each cell); the obs columns are: {_obs_columns(mdata, order)}",
+            f"{setting} to the column that holds the sample, or add the column",
         )
     n_missing = int(column.isna().sum())
     if n_missing:
@@ -163,25 +186,31 @@ def _copy_batch(mdata, batch_key, order, source):
     mdata.obs["batch"] = _as_categorical(column)
 
 
-def _copy_label(mdata, label_key, order, source):
+def _copy_label(mdata, label_key, order, source, config_key=None):
     column = _find_obs_column(mdata, label_key, order)
     if column is None:
+        setting = _set_key(config_key, "label_key", "name another with label_key=")
         raise InputError(
-            source, f"obs column {label_key!r}", "is missing (the cell annotation)",
-            "add the column, name another with label_key=, or leave label_key unset",
+            source, f"obs column {label_key!r}",
+            f"is missing (the cell annotation); the obs columns are: {_obs_columns(mdata, order)}",
+            f"{setting} to the column that holds the annotation, add the column, or leave label_key unset",
         )
     mdata.obs["label"] = _as_categorical(column)
 
 
-def _copy_spatial(mdata, spatial_key, order, source):
+def _copy_spatial(mdata, spatial_key, order, source, config_key=None):
     if spatial_key in mdata.obsm:
         coords = mdata.obsm[spatial_key]
     else:
         holders = [n for n in order if spatial_key in mdata.mod[n].obsm]
         if not holders:
+            keys = dict.fromkeys(str(k) for k in mdata.obsm if k not in mdata.mod)
+            for name in order:
+                keys.update(dict.fromkeys(str(k) for k in mdata.mod[name].obsm))
+            setting = _set_key(config_key, "spatial_key", "name the right key with spatial_key=")
             raise InputError(
-                source, f"obsm {spatial_key!r}", "is missing (spot coordinates)",
-                "add the coordinates to obsm or name the right key with spatial_key=",
+                source, f"obsm {spatial_key!r}", f"is missing (spot coordinates); the obsm keys are: {_shown(keys)}",
+                f"{setting} to the key that holds the coordinates, or add them to obsm",
             )
         coords = mdata.mod[holders[0]].obsm[spatial_key]
     coords = np.asarray(coords.values if isinstance(coords, pd.DataFrame) else coords, dtype=float)
@@ -241,6 +270,7 @@ def read_paired(
     batch_key: str = "batch",
     label_key: str | None = None,
     spatial_key: str | None = None,
+    config_key: str | None = None,
 ) -> md.MuData:
     """Read paired multi-omics data into one MuData.
 
@@ -261,6 +291,12 @@ def read_paired(
     spatial_key
         Optional ``obsm`` key with spot coordinates, copied to
         ``obsm['spatial']``.
+    config_key
+        The dataset's key in config.yaml (``datasets.<name>``) when the
+        pipeline reads the data: an absent batch / label column or spatial
+        key is then reported with the setting to change
+        (``datasets.<name>.batch_key`` etc.). Either way the message lists
+        the file's obs columns (obsm keys).
 
     Returns
     -------
@@ -282,7 +318,7 @@ def read_paired(
     keep = _pick_modalities(mods, modalities, source)
     if h5ad is not None:
         mods = {name: read_file_checked(mods[name], ad.read_h5ad, "h5ad") for name in keep}
-    return _pair(mods, sources, mdata, keep, source, batch_key, label_key, spatial_key)
+    return _pair(mods, sources, mdata, keep, source, batch_key, label_key, spatial_key, config_key)
 
 
 def pair_modalities(
@@ -292,14 +328,16 @@ def pair_modalities(
     batch_key: str = "batch",
     label_key: str | None = None,
     spatial_key: str | None = None,
+    config_key: str | None = None,
 ) -> md.MuData:
     """:func:`read_paired` for modalities already in memory (e.g. split from
     one file); ``source`` names that file in error messages."""
     keep = _pick_modalities(mods, modalities, source)
-    return _pair(mods, {name: source for name in mods}, None, keep, source, batch_key, label_key, spatial_key)
+    return _pair(mods, {name: source for name in mods}, None, keep, source, batch_key, label_key, spatial_key,
+                 config_key)
 
 
-def _pair(mods, sources, original, keep, source, batch_key, label_key, spatial_key) -> md.MuData:
+def _pair(mods, sources, original, keep, source, batch_key, label_key, spatial_key, config_key=None) -> md.MuData:
     """Check the kept modalities' cells, assemble them, copy batch / label /
     coordinates into the global fields."""
     mods = {name: mods[name] for name in keep}
@@ -311,11 +349,11 @@ def _pair(mods, sources, original, keep, source, batch_key, label_key, spatial_k
     if mdata is None or list(mdata.mod) != keep:
         mdata = assemble_modalities(mods, original)
 
-    _copy_batch(mdata, batch_key, keep, source)
+    _copy_batch(mdata, batch_key, keep, source, config_key)
     if label_key is not None:
-        _copy_label(mdata, label_key, keep, source)
+        _copy_label(mdata, label_key, keep, source, config_key)
     if spatial_key is not None:
-        _copy_spatial(mdata, spatial_key, keep, source)
+        _copy_spatial(mdata, spatial_key, keep, source, config_key)
     return mdata
 
 
