@@ -109,7 +109,7 @@ def measured(workdir: Path, jobs: pd.DataFrame) -> pd.DataFrame:
 
 def _dataset_of(benchmark: str) -> str:
     parts = Path(benchmark).parts
-    if "standins" in parts:
+    if "standin-mirror" in parts:
         return "stand-ins"
     return parts[1] if len(parts) > 2 and parts[2] == "benchmarks" else parts[-3]
 

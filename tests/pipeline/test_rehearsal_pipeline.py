@@ -101,7 +101,7 @@ def test_every_method_succeeds_on_every_standin(tiny_rehearsal):
 def test_the_standins_went_through_the_real_downloads(tiny_rehearsal):
     workdir, _ = tiny_rehearsal
     downloads = workdir / "downloads"
-    lock = (downloads / "standins" / "geo" / "checksums.lock.tsv").read_text()
+    lock = (downloads / "standin-mirror" / "geo" / "checksums.lock.tsv").read_text()
     for twin, kind in (("rehearsal_neurips_cite", "cite"), ("rehearsal_neurips_multiome", "multiome")):
         (geo,) = (downloads / twin / "geo").iterdir()
         assert kind in geo.name and geo.name.endswith(".h5ad.gz")

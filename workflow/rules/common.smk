@@ -21,7 +21,7 @@ RESULTS = config["results"]
 DOWNLOADS = config.get("downloads", "downloads")
 # The rehearsal's stand-ins are written here and read through the real
 # download code, as from a data mirror (workflow/rules/rehearsal.smk).
-STANDINS = f"{DOWNLOADS}/standins"
+STANDINS = f"{DOWNLOADS}/standin-mirror"  # a name no dataset can have
 config.update(with_rehearsal(config, str(Path(STANDINS).resolve())))
 try:
     validate_config(config, SCHEMA)
