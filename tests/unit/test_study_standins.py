@@ -42,8 +42,9 @@ def _zenodo(mirror):
 
 
 def test_planned_shapes_are_the_published_ones_at_full_scale():
-    assert planned_shapes("neurips_cite") == {"n_cells": 90_261, "batches": list(FULL_SHAPES["neurips_cite"]["batches"]),
-                                              "features": {"rna": 13_953, "adt": 134}}
+    assert planned_shapes("neurips_cite") == {
+        "n_cells": 90_261, "batches": list(FULL_SHAPES["neurips_cite"]["batches"]),
+        "features": {"rna": 13_953, "adt": 134}}
     multiome = planned_shapes("neurips_multiome")
     assert (multiome["n_cells"], multiome["features"], multiome["atac_bins"]) == (
         69_249, {"rna": 13_431, "atac": 116_490}, 40_110)
@@ -129,7 +130,8 @@ def test_checksums_match_the_files(mirror):
     assert (mirror / "geo" / "checksums.lock.tsv").read_text().startswith("filename\tsha256\n")
     assert lock == {name: file_digests(mirror / "geo" / name, ["sha256"])["sha256"] for name in GEO_FILES.values()}
     record = json.loads((_zenodo(mirror) / "record.json").read_text())
-    assert record["id"] == 17369670 and [f["key"] for f in record["files"]] == ["morphology.h5ad", "msi.h5ad", "rna.h5ad"]
+    assert record["id"] == 17369670
+    assert [f["key"] for f in record["files"]] == ["morphology.h5ad", "msi.h5ad", "rna.h5ad"]
     for entry in record["files"]:
         path = _zenodo(mirror) / entry["key"]
         assert entry["size"] == path.stat().st_size

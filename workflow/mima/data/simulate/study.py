@@ -135,9 +135,9 @@ def _mixture_weights(types, batches, offsets, n_types, n_batches, batch_weight, 
 
 def _sample_counts(rng, weights, cdf, n_features, depth):
     """Counts (CSR float32, int32 indices) of ``depth[i]`` reads per cell drawn from its program mixture."""
-    per_program = rng.multinomial(depth, weights)
-    cell, program = np.nonzero(per_program)
-    reads = per_program[cell, program]
+    per_program = rng.multinomial(depth, weights).T
+    program, cell = np.nonzero(per_program)  # reads grouped by program: searchsorted stays in one cdf block
+    reads = per_program[program, cell]
     query = np.repeat(program, reads) + rng.random(int(reads.sum()))
     feature = np.searchsorted(cdf, query, side="right") - np.repeat(program, reads) * n_features
     keys, counts = np.unique(np.repeat(cell, reads).astype(np.int64) * n_features + feature, return_counts=True)
@@ -148,8 +148,9 @@ def _sample_counts(rng, weights, cdf, n_features, depth):
 
 
 def _depth(rng, n_features, kind, batch_depth):
-    median = _DEPTH[kind] * n_features
-    return np.maximum(1, np.round(median * np.exp(0.35 * rng.standard_normal(len(batch_depth)) + batch_depth))).astype(np.int64)
+    """Reads per cell: log-normal around the modality's median, shifted per batch."""
+    depth = _DEPTH[kind] * n_features * np.exp(0.35 * rng.standard_normal(len(batch_depth)) + batch_depth)
+    return np.maximum(1, np.round(depth)).astype(np.int64)
 
 
 class _Rows:
@@ -271,17 +272,19 @@ def _simulate_geo(dataset, kind, cell_types, scale, feature_scale, seed):
 
     feature_type = "ADT" if kind == "adt" else "ATAC"
     var = pd.DataFrame(
-        {"feature_types": pd.Categorical(["GEX"] * n_genes + [feature_type] * n_other, categories=["GEX", feature_type]),
+        {"feature_types": pd.Categorical(["GEX"] * n_genes + [feature_type] * n_other,
+                                         categories=["GEX", feature_type]),
          "gene_id": [f"ENSG{100000 + i:011d}" for i in range(n_genes)] + other_names},
         index=pd.Index(gene_names + other_names))
     modality = "cite" if kind == "adt" else "multiome"
+    batch_of_cell = np.asarray(batch_names)[batch]
     obs = pd.DataFrame({
         "cell_type": pd.Categorical(np.asarray([c for c, _, _ in cell_types])[types],
                                     categories=sorted(c for c, _, _ in cell_types)),
-        "batch": pd.Categorical(np.asarray(batch_names)[batch], categories=sorted(batch_names)),
-        "Samplename": pd.Categorical([f"site{name[1]}_donor{name[3:]}_{modality}" for name in np.asarray(batch_names)[batch]]),
-        "Site": pd.Categorical([f"site{name[1]}" for name in np.asarray(batch_names)[batch]]),
-        "DonorNumber": pd.Categorical([f"donor{name[3:]}" for name in np.asarray(batch_names)[batch]]),
+        "batch": pd.Categorical(batch_of_cell, categories=sorted(batch_names)),
+        "Samplename": pd.Categorical([f"site{name[1]}_donor{name[3:]}_{modality}" for name in batch_of_cell]),
+        "Site": pd.Categorical([f"site{name[1]}" for name in batch_of_cell]),
+        "DonorNumber": pd.Categorical([f"donor{name[3:]}" for name in batch_of_cell]),
         "Modality": pd.Categorical([modality] * n_cells),
     }, index=pd.Index(obs_names))
     uns = {"dataset_id": f"openproblems_neurips2021_{modality}_BMMC", "genome": "GRCh38", "organism": "human",

@@ -29,7 +29,8 @@ CITE_CELL_TYPES = (
     ("Transitional B", "B", 6), ("CD8+ T CD69+ CD45RO+", "T", 6), ("CD8+ T CD49f+", "T", 5),
     ("NK CD158e1+", "NK", 5), ("Lymph prog", "progenitor", 5), ("CD4+ T CD314+ CD45RA+", "T", 4),
     ("CD8+ T CD69+ CD45RA+", "T", 4), ("dnT", "T", 3), ("gdT CD158b+", "T", 3), ("ILC", "NK", 3),
-    ("Plasma cell IGKC+", "plasma", 3), ("CD8+ T naive CD127+ CD26- CD101-", "T", 2), ("Plasma cell IGKC-", "plasma", 2),
+    ("Plasma cell IGKC+", "plasma", 3), ("CD8+ T naive CD127+ CD26- CD101-", "T", 2),
+    ("Plasma cell IGKC-", "plasma", 2),
     ("T prog cycling", "progenitor", 1), ("ID2-hi myeloid prog", "progenitor", 1), ("Plasmablast IGKC+", "plasma", 0.5),
     ("Plasmablast IGKC-", "plasma", 0.3),
 )
