@@ -90,7 +90,7 @@ def _centroids(rng, lineages):
     """Type centroids (types x K_SHARED): a lineage centroid plus a smaller type offset."""
     unique = list(dict.fromkeys(lineages))
     lineage = 1.6 * rng.standard_normal((len(unique), K_SHARED))
-    return lineage[[unique.index(x) for x in lineages]] + 0.8 * rng.standard_normal((len(lineages), K_SHARED))
+    return lineage[[unique.index(x) for x in lineages]] + 0.45 * rng.standard_normal((len(lineages), K_SHARED))
 
 
 def _programs(rng, n_features, centroids, batch_vectors, sigma_base, strength):
@@ -101,7 +101,7 @@ def _programs(rng, n_features, centroids, batch_vectors, sigma_base, strength):
     """
     base = rng.normal(0.0, sigma_base, n_features)
     w = _loadings(rng, n_features, K_SHARED, density=0.3, scale=strength)
-    w_batch = _loadings(rng, n_features, batch_vectors.shape[1], density=0.5, scale=0.5 * strength)
+    w_batch = _loadings(rng, n_features, batch_vectors.shape[1], density=0.5, scale=strength)
     return np.vstack([base + centroids @ w.T, base + batch_vectors @ w_batch.T, base + w.T, base - w.T])
 
 
@@ -252,17 +252,17 @@ def _simulate_geo(dataset, kind, cell_types, scale, feature_scale, seed):
     rows = _Rows()
     for cells, chunk_rng in _chunk_rngs(seed, dataset, n_cells):
         b, t, z = batch[cells], types[cells], offsets[cells]
-        w = _mixture_weights(t, b, z, len(cell_types), len(batch_names), 0.12, 0.15)
+        w = _mixture_weights(t, b, z, len(cell_types), len(batch_names), 0.2, 0.25)
         gex = _sample_counts(chunk_rng, w, gene_cdf, n_genes, _depth(chunk_rng, n_genes, "rna", batch_depth["rna"][b]))
         if kind == "adt":
-            w = _mixture_weights(t, b, z, len(cell_types), len(batch_names), 0.0, 0.1)
+            w = _mixture_weights(t, b, z, len(cell_types), len(batch_names), 0.0, 0.2)
             w[:, len(cell_types) + b] = ambient[b]
             w /= w.sum(axis=1, keepdims=True)
             other = _sample_counts(chunk_rng, w, other_cdf, n_other,
                                    _depth(chunk_rng, n_other, "adt", batch_depth[kind][b]))
             other_x = _clr(other)
         else:
-            w = _mixture_weights(t, b, z, len(cell_types), len(batch_names), 0.12, 0.18)
+            w = _mixture_weights(t, b, z, len(cell_types), len(batch_names), 0.2, 0.25)
             other = _sample_counts(chunk_rng, w, other_cdf, n_other,
                                    _depth(chunk_rng, n_other, "atac", batch_depth[kind][b]))
             other_x = other.copy()

@@ -92,6 +92,12 @@ def simulate_pca_spatial(scale: float = 1.0, feature_scale: float = 1.0, seed: i
     batch_vectors = (patient_vectors[np.arange(len(samples)) // 2] + rng.standard_normal((len(samples), K_BATCH))) / 1.4
     offsets = 0.6 * rng.standard_normal((n_cells, K_SHARED))
     batch_depth = 0.25 * rng.standard_normal(len(samples))
+    # A Visium spot covers several cells: up to 40 % of its signal is the tissue of a spot 1-3 places along its row.
+    mix = 0.4 * rng.random(n_cells)
+    first = np.repeat(np.flatnonzero(np.r_[True, batch[1:] != batch[:-1]]), np.bincount(batch))
+    last = first + np.repeat(np.bincount(batch), np.bincount(batch)) - 1
+    step = rng.integers(1, 4, n_cells) * rng.choice([-1, 1], n_cells)
+    neighbour = tissue[np.clip(np.arange(n_cells) + step, first, last)]
 
     genes = names.gene_names(rng, n_genes)
     gene_logits = _programs(rng, n_genes, centroids, batch_vectors, 1.5, 0.7)
@@ -109,14 +115,17 @@ def simulate_pca_spatial(scale: float = 1.0, feature_scale: float = 1.0, seed: i
     rows, msi = _Rows(), np.empty((n_cells, n_mz), dtype=np.float32)
     for cells, chunk_rng in _chunk_rngs(seed, _DATASET, n_cells):
         b, t = batch[cells], tissue[cells]
-        w = _mixture_weights(t, b, offsets[cells], len(classes), len(samples), 0.12, 0.15)
+        w = _mixture_weights(t, b, offsets[cells], len(classes), len(samples), 0.2, 0.25)
+        shift, spots = mix[cells] * w[np.arange(len(t)), t], np.arange(len(t))
+        w[spots, t] -= shift
+        w[spots, neighbour[cells]] += shift
         counts = _sample_counts(chunk_rng, w, gene_cdf, n_genes, _depth(chunk_rng, n_genes, "rna", batch_depth[b]))
         rows.add(counts, counts)
         signal = (w.astype(np.float32) @ abundance) ** power[b, None].astype(np.float32)
         noise = np.exp(0.15 * chunk_rng.standard_normal(signal.shape, dtype=np.float32))
         msi[cells] = gain[b, None].astype(np.float32) * signal * noise
     rna, _ = rows.stack(n_genes)
-    z_cell = centroids[tissue] + offsets
+    z_cell = (1 - mix[:, None]) * centroids[tissue] + mix[:, None] * centroids[neighbour] + offsets
     morphology, _ = _simulate_morphology(rng, z_cell, batch_vectors[batch], n_morph)
 
     obs = pd.DataFrame({
