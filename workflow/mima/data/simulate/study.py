@@ -309,7 +309,8 @@ def simulate_neurips_cite(scale: float = 1.0, feature_scale: float = 1.0, seed: 
         ``layers['counts']`` integer counts (GEX ~7 % non-zero, ADT almost all non-zero);
         ``X`` log1p of counts per 10k for GEX, per-cell CLR for ADT; ``var['feature_types']``;
         obs ``batch`` (12 donors ``s1d1`` ...), ``cell_type`` (45 BMMC types, very imbalanced),
-        ``Samplename``, ``Site``, ``DonorNumber``, ``Modality``.
+        ``Samplename``, ``Site``, ``DonorNumber``, ``Modality``. ``X`` and ``layers['counts']``
+        share their ``indices`` / ``indptr`` arrays (same non-zero pattern), to save memory.
     """
     return _simulate_geo("neurips_cite", "adt", names.CITE_CELL_TYPES, scale, feature_scale, seed)
 
