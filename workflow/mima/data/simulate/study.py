@@ -43,7 +43,7 @@ _MIN_FEATURES = {"rna": 50, "adt": 10, "atac": 40, "msi": 20, "morphology": 8}
 _MIN_CELLS_PER_BATCH = 3
 _CHUNK = 2048  # cells generated at a time
 # Reads per cell per feature (median): sets the fraction of non-zero entries (RNA ~7 %, ATAC ~4 %).
-_DEPTH = {"rna": 0.18, "atac": 0.042, "adt": 15.0}
+_DEPTH = {"rna": 0.13, "atac": 0.042, "adt": 15.0}
 _DATASET_CODE = {name: code for code, name in enumerate(STUDY_DATASETS, start=1)}
 
 
