@@ -81,6 +81,15 @@ def test_geo_standins_are_read_by_the_pipeline(mirror, dataset, other):
     assert n_types == (45 if dataset == "neurips_cite" else 22)
 
 
+@pytest.mark.parametrize("dataset", ["neurips_cite", "neurips_multiome"])
+def test_geo_standins_are_prepared_by_the_pipeline(mirror, dataset):
+    settings = dataset_settings(CONFIG, dataset)
+    prepared = prepare_dataset(assemble_raw(settings, {"geo": str(_geo(mirror, dataset))}), settings)
+    if dataset == "neurips_multiome":
+        assert prepared.mod["atac"].n_vars == planned_shapes(dataset, **TINY)["atac_bins"]
+    assert prepared.mod["rna"].var["hvf"].sum() == min(1000, prepared.mod["rna"].n_vars)
+
+
 def test_geo_x_is_the_published_normalisation(mirror):
     raw = assemble_raw(dataset_settings(CONFIG, "neurips_multiome"), {"geo": str(_geo(mirror, "neurips_multiome"))})
     rna, atac = raw.mod["rna"], raw.mod["atac"]
