@@ -1,4 +1,4 @@
-"""Command line: ``mima simulate | train | embed | reconstruct | translate``.
+"""Command line: ``mima simulate | simulate-study | train | embed | reconstruct | translate``.
 
 Runs MIMA on a user's own data: one ``.h5mu`` or paired ``.h5ad`` files
 (``--h5ad rna=rna.h5ad --h5ad adt=adt.h5ad``). Errors in the input are
@@ -73,6 +73,16 @@ def cmd_simulate(args) -> None:
             adata.X = log_normalize(adata.layers["counts"])
     write_h5mu_atomic(mdata, args.out)
     print(f"wrote {args.out}: {mdata.n_obs} cells, modalities {list(mdata.mod)}")
+
+
+def cmd_simulate_study(args) -> None:
+    """Write stand-ins of the study's datasets in the data-mirror layout (geo/, zenodo/<record>/)."""
+    from .data.simulate.standins import write_standins
+
+    written = write_standins(args.out, args.dataset, scale=args.scale, feature_scale=args.feature_scale,
+                             seed=args.seed)
+    for dataset, paths in written.items():
+        print(f"{dataset}: wrote {', '.join(str(p) for p in paths)}")
 
 
 def cmd_train(args) -> None:
@@ -154,6 +164,19 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", type=int, default=0)
     simulate.add_argument("--out", required=True)
     simulate.set_defaults(run=cmd_simulate)
+
+    from .data.simulate.study import STUDY_DATASETS
+
+    study = commands.add_parser("simulate-study",
+                                help="write stand-ins of the study's datasets (published shapes and file layouts)")
+    study.add_argument("--out", required=True, help="mirror folder to write (geo/, zenodo/<record>/)")
+    study.add_argument("--dataset", action="append", choices=STUDY_DATASETS,
+                       help="dataset to write (repeat; default: all)")
+    study.add_argument("--scale", type=float, default=1.0, help="fraction of the published cells (default: 1)")
+    study.add_argument("--feature-scale", type=float, default=1.0,
+                       help="fraction of the published features (default: 1)")
+    study.add_argument("--seed", type=int, default=0)
+    study.set_defaults(run=cmd_simulate_study)
 
     train = commands.add_parser("train", help="train MIMA on paired data")
     _data_arguments(train, modalities_required=False)

@@ -55,6 +55,14 @@ Package layout
     :func:`simulate_cite` and :func:`simulate_multiome` (RNA, ADT, ATAC peaks);
 :mod:`~mima.data.simulate.spatial`
     :func:`simulate_spatial` (annotation layout, RNA, MSI, morphology).
+
+Stand-ins of the study's real datasets, of their published shapes and file
+layouts, are separate (they are files to serve as downloads, not MuData):
+:mod:`~mima.data.simulate.study` (GEO CITE-seq / multiome, planned shapes),
+:mod:`~mima.data.simulate.study_spatial` (Zenodo prostate-cancer data),
+:mod:`~mima.data.simulate.study_features` (names and layouts) and
+:mod:`~mima.data.simulate.standins` (:func:`write_standins`: the data-mirror
+layout, ``mima simulate-study``).
 """
 
 from __future__ import annotations
