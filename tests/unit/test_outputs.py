@@ -44,8 +44,9 @@ def test_outputs_by_blocks_equal_the_outputs_in_memory(setup, tmp_path, block, b
     assert is_ok(disk) and list(disk.obs_names) == list(data.obs_names)
     np.testing.assert_array_equal(disk.obs["batch"].astype(str), data.obs["batch"].astype(str))
     for m in ("m0", "m1"):
+        other = "m1" if m == "m0" else "m0"
         assert set(disk.mod[m].layers) == set(in_memory.mod[m].layers) == {"denoised", "batch_corrected",
-                                                                           f"translated_from_{'m1' if m == 'm0' else 'm0'}"}
+                                                                           f"translated_from_{other}"}
         assert list(disk.mod[m].var_names) == list(data.mod[m].var_names)
         for name, value in in_memory.mod[m].layers.items():
             np.testing.assert_array_equal(disk.mod[m].layers[name], value)  # float32, to the bit
@@ -65,6 +66,8 @@ def test_outputs_read_lazily_as_documented(setup, tmp_path):
         assert dict(layer.attrs) == ARRAY_ENCODING and layer.chunks == chunk_shape(250, 60)
         np.testing.assert_array_equal(layer[100:150], expected[100:150])
         np.testing.assert_array_equal(layer[:, [3, 7]], expected[:, [3, 7]])
+        assert list(file["mod/m0/var/_index"].asstr()[:]) == list(data.mod["m0"].var_names)
+        assert list(file["obs/_index"].asstr()[:]) == list(data.obs_names)
     rows = LayerRows(out, "m0", "denoised")
     blocks = list(rows.blocks(33, columns=[5, 1]))
     assert [b[0] for b in blocks] == list(range(0, 250, 33))

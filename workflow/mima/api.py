@@ -228,7 +228,8 @@ class MIMA:
     def check_features(self, modality: str, var_names, source: str = "<data>") -> None:
         """Raise unless ``var_names`` are the features the model was trained on, in order."""
         if list(map(str, var_names)) != self.feature_names[modality]:
-            raise InputError(source, f"mod['{modality}'].var_names", "features differ from the ones the model was trained on",
+            raise InputError(source, f"mod['{modality}'].var_names",
+                             "features differ from the ones the model was trained on",
                              "subset and order the features as in training")
 
     def arrays(self, mdata, source: str = "<data>") -> PairedArrays:

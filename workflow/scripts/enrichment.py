@@ -27,4 +27,5 @@ if ok:
         scores[("mima", f"{layer}_rna")] = gene_set_score_blocks(LayerRows(snakemake.input.outputs, "rna", layer),
                                                                  var_names, genes, seed, snakemake.input.gene_set)
 labels = obs["label"].astype(str).to_numpy() if "label" in obs else None
-enrichment_table(snakemake.wildcards.dataset, scores, obs.index, labels).to_csv(snakemake.output[0], sep="\t", index=False)
+table = enrichment_table(snakemake.wildcards.dataset, scores, obs.index, labels)
+table.to_csv(snakemake.output[0], sep="\t", index=False)

@@ -131,7 +131,8 @@ def write_h5mu_in_chunks(skeleton, path: str | os.PathLike, matrices: dict[str, 
                 for (m, name), dataset in datasets.items():
                     block = values[m][name]
                     if block.shape != (stop - start, dataset.shape[1]):
-                        raise ValueError(f"{m}/{name}: block {block.shape}, expected {(stop - start, dataset.shape[1])}")
+                        expected = (stop - start, dataset.shape[1])
+                        raise ValueError(f"{m}/{name}: block {block.shape}, expected {expected}")
                     if stop > start and dataset.shape[1]:
                         dataset[start:stop] = block
                 written = stop

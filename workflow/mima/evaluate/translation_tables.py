@@ -157,7 +157,8 @@ def translation_tables_from_files(dataset: str, data_path, folds: pd.DataFrame, 
                     train_index = np.flatnonzero(fold_of != fold)
                     representation = source_representation[source]
                     if not 1 <= knn <= train_index.size:
-                        raise ValueError(f"k={knn} must be between 1 and the number of training cells ({train_index.size})")
+                        raise ValueError(f"k={knn} must be between 1 and the number of training cells "
+                                         f"({train_index.size})")
                     search = NearestNeighbors(n_neighbors=knn, metric="euclidean").fit(representation[train_index])
                     neighbours = train_index[search.kneighbors(representation[heldout_index], return_distance=False)]
                     rows_frames = []
@@ -186,13 +187,15 @@ def translation_tables_from_files(dataset: str, data_path, folds: pd.DataFrame, 
                     per_cell = pd.concat(rows_frames, ignore_index=True)
                     per_cell.insert(0, "fold", fold)
                     pair_frames.append(per_cell.assign(source=source, target=target))
-                    mse_frames.append(summarise(per_cell.drop(columns="fold")).assign(source=source, target=target, fold=str(fold)))
+                    mse_frames.append(summarise(per_cell.drop(columns="fold"))
+                                      .assign(source=source, target=target, fold=str(fold)))
                 per_cell_frames.extend(pair_frames)
                 every_cell = pd.concat(pair_frames)
                 mse_frames.append(summarise(every_cell.drop(columns=["fold", "source", "target"]))
                                   .assign(source=source, target=target, fold="all"))
                 for method in ("mima", "knn_baseline"):
-                    long = pooled[method].result(features).melt(id_vars="feature", var_name="metric", value_name="value")
+                    long = pooled[method].result(features).melt(id_vars="feature", var_name="metric",
+                                                                value_name="value")
                     r2_frames.append(long.assign(method=method, source=source, target=target))
     mse = pd.concat(mse_frames, ignore_index=True).assign(dataset=dataset, method="mima", embedding="")
     mse = mse[["dataset", "method", "embedding", "source", "target", "fold", "metric", "value"]]

@@ -62,7 +62,8 @@ def umap_coordinates(matrix, n_components: int = 2, n_neighbors: int = 15, min_d
     from ..preprocess.streaming_pca import streaming_pca
 
     if isinstance(matrix, LayerRows):
-        matrix = streaming_pca(matrix, MAX_UMAP_INPUT_DIMS, seed) if matrix.shape[1] > MAX_UMAP_INPUT_DIMS else matrix.read()
+        wide = matrix.shape[1] > MAX_UMAP_INPUT_DIMS
+        matrix = streaming_pca(matrix, MAX_UMAP_INPUT_DIMS, seed) if wide else matrix.read()
     elif matrix.shape[1] > MAX_UMAP_INPUT_DIMS:
         matrix = pca_embedding(matrix, MAX_UMAP_INPUT_DIMS, seed)
     values = dense(matrix, np.float32)
