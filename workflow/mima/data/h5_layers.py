@@ -17,8 +17,8 @@ HDF5 chunks (:func:`chunk_shape`) are about 1 MiB: a block of whole rows,
 the columns split into equal parts of at most 8,192. Writes and reads of
 row blocks touch only the chunks of those rows, and a read of a few
 columns touches only their column parts. No compression: float32 decoder
-outputs have full-entropy mantissas, so gzip saves ~7 % and lzf nothing
-while both slow writes and reads several-fold
+outputs have full-entropy mantissas, so gzip saves ~8 % and lzf ~1 %
+while both slow writes 8-30 fold
 (``benchmarks/mima_outputs_memory.py --compression``). A file's size is
 therefore cells × Σ(features × layers) × 4 bytes, plus the skeleton.
 """
