@@ -81,3 +81,12 @@ def test_dense_flops_counts_the_layer_shapes():
     assert flops["forward_per_cell"] == forward
     assert flops["train_per_cell"] == train
     assert flops["epoch"] == 8 * train + 2 * forward
+
+
+@pytest.mark.slow
+def test_mima_outputs_memory_smoke(tmp_path):
+    record = run_smoke("mima_outputs_memory.py", tmp_path, "--compression")
+    assert set(record["peak_rss_mb"]) == {"300", "600"} and all(v > 0 for v in record["peak_rss_mb"].values())
+    for run in record["runs"].values():
+        assert run["file_bytes"] >= run["expected_layer_bytes"] > 0
+    assert {"rna_gzip4", "atac_lzf"} <= set(record["compression"])

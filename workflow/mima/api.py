@@ -211,28 +211,37 @@ class MIMA:
         model.train(mdata, train, checkpoint_dir=checkpoint_dir, source=source)
         return model
 
-    def arrays(self, mdata, source: str = "<data>") -> PairedArrays:
-        """The model's view of ``mdata``: aligned matrices, sample codes and
-        presence masks (cells may lack a modality, which the product of
-        experts then leaves out)."""
-        if self.batch_key not in mdata.obs:
+    def batch_codes(self, obs: pd.DataFrame, source: str = "<data>") -> np.ndarray:
+        """Index of each cell's sample among the training samples (checked)."""
+        if self.batch_key not in obs:
             raise InputError(source, f"obs['{self.batch_key}']", "batch column not found",
                              "add the sample column the model was trained with")
-        samples = mdata.obs[self.batch_key].astype(str)
+        samples = obs[self.batch_key].astype(str)
         codes = pd.Index(self.batch_categories).get_indexer(samples)
         if (codes < 0).any():
             unknown = sorted(set(samples[codes < 0]))[:5]
             raise InputError(source, f"obs['{self.batch_key}']",
                              f"samples {unknown} were not seen in training (the batch latent has one block per training sample)",
                              "train on data that includes these samples")
+        return codes
+
+    def check_features(self, modality: str, var_names, source: str = "<data>") -> None:
+        """Raise unless ``var_names`` are the features the model was trained on, in order."""
+        if list(map(str, var_names)) != self.feature_names[modality]:
+            raise InputError(source, f"mod['{modality}'].var_names",
+                             "features differ from the ones the model was trained on",
+                             "subset and order the features as in training")
+
+    def arrays(self, mdata, source: str = "<data>") -> PairedArrays:
+        """The model's view of ``mdata``: aligned matrices, sample codes and
+        presence masks (cells may lack a modality, which the product of
+        experts then leaves out)."""
+        codes = self.batch_codes(mdata.obs, source)
         matrices, present = {}, {}
         for m in self.modalities:
             if m not in mdata.mod:
                 continue
-            names = list(map(str, mdata.mod[m].var_names))
-            if names != self.feature_names[m]:
-                raise InputError(source, f"mod['{m}'].var_names", "features differ from the ones the model was trained on",
-                                 "subset and order the features as in training")
+            self.check_features(m, mdata.mod[m].var_names, source)
             matrix = _modality_matrix(mdata, m, self.layer, source)
             matrices[m], present[m] = _aligned_rows(matrix, mdata.mod[m].obs_names, mdata.obs_names)
         if not matrices:
@@ -356,28 +365,32 @@ class MIMA:
             return {"out": self.module.decode(target_modality, posteriors[source_modality]["shared"][0] + z_batch)}
         return self._predict(data, collect)["out"]
 
-    def outputs(self, mdata, source: str = "<data>"):
-        """MuData of the model's outputs (DESIGN §2): per modality, layers
-        ``denoised``, ``batch_corrected`` and ``translated_from_<n>``."""
-        import anndata as ad
-        import mudata as md
+    def outputs(self, mdata, source: str = "<data>", batch_size: int = 1024):
+        """MuData of the model's outputs (DESIGN §2), in memory: per
+        modality, layers ``denoised``, ``batch_corrected`` and
+        ``translated_from_<n>`` (see :mod:`mima.outputs`).
 
-        denoised = self.reconstruct(mdata, "denoised", source)
-        corrected = self.reconstruct(mdata, "batch_corrected", source)
-        mods = {}
-        for m in self.modalities:
-            layers = {"denoised": denoised[m], "batch_corrected": corrected[m]}
-            if self.config.shared:
-                for n in self.modalities:
-                    if n != m:
-                        layers[f"translated_from_{n}"] = self.translate(mdata, n, m, source=source)
-            adata = ad.AnnData(obs=pd.DataFrame(index=mdata.obs_names.copy()),
-                               var=pd.DataFrame(index=pd.Index(self.feature_names[m])), layers=layers)
-            mods[m] = adata
-        with md.set_options(pull_on_update=False):
-            out = md.MuData(mods)
-        out.obs[self.batch_key] = mdata.obs[self.batch_key].values
+        For data of any size write them with :meth:`write_outputs`, which
+        runs the same computation a block of cells at a time.
+        """
+        from .outputs import compute_block, outputs_skeleton
+
+        out = outputs_skeleton(self, mdata.obs)
+        out.uns.pop("status", None)
+        values = compute_block(self, self.arrays(mdata, source), batch_size=batch_size)
+        for m, layers in values.items():
+            for name, value in layers.items():
+                out.mod[m].layers[name] = value
         return out
+
+    def write_outputs(self, data_path: str | os.PathLike, out_path: str | os.PathLike, memory_mb: float = 512,
+                      block: int | None = None, batch_size: int | None = None) -> Path:
+        """Write the outputs of every cell of the ``.h5mu`` ``data_path`` to
+        ``out_path`` a block of cells at a time, in bounded memory
+        (:func:`mima.outputs.write_outputs`; ``uns['status'] = 'ok'``)."""
+        from .outputs import write_outputs
+
+        return write_outputs(self, data_path, out_path, memory_mb=memory_mb, block=block, batch_size=batch_size)
 
     def to(self, device: str = "auto") -> "MIMA":
         """Move the model to ``device`` (``auto``: CUDA when present)."""

@@ -74,6 +74,7 @@ rule translation_tables:
         f"{BENCHMARKS}/translation_tables.tsv"
     conda:
         "../../envs/mima.yaml"
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=60,
@@ -193,6 +194,7 @@ rule enrichment:
         f"{BENCHMARKS}/enrichment.tsv"
     conda:
         "../../envs/evaluate.yaml"
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=30,

@@ -1,22 +1,23 @@
-"""Rule mima_outputs: denoised, batch-corrected and translated outputs (an
-empty file marked failed when training failed)."""
+"""Rule mima_outputs: denoised, batch-corrected and translated outputs,
+computed and written a block of cells at a time (:mod:`mima.outputs`); an
+empty file marked failed when training failed."""
 
 import _workflow_library  # noqa: F401
 
 import mudata
+import torch
 
 from mima.api import MIMA
 from mima.data.atomic_write import write_h5mu_atomic
-from mima.status import failed_outputs, mark_ok, read_failure
+from mima.outputs import failed_outputs_from_file
+from mima.status import read_failure
 from mima.utils import log_to
 
 log_to(snakemake.log[0])
 mudata.set_options(pull_on_update=False)
-data = mudata.read_h5mu(snakemake.input.data)
+torch.set_num_threads(snakemake.threads)
 failure = read_failure(snakemake.input.model)
 if failure is not None:
-    outputs = failed_outputs(data, failure)
+    write_h5mu_atomic(failed_outputs_from_file(snakemake.input.data, failure), snakemake.output[0])
 else:
-    outputs = MIMA.load(snakemake.input.model).outputs(data, source=snakemake.input.data)
-    mark_ok(outputs)
-write_h5mu_atomic(outputs, snakemake.output[0])
+    MIMA.load(snakemake.input.model).write_outputs(snakemake.input.data, snakemake.output[0])

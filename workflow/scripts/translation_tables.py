@@ -1,30 +1,38 @@
-"""Rule translation_tables: MSE and R² tables of the 4CV translations."""
+"""Rule translation_tables: MSE and R² tables of the 4CV translations,
+computed a block of cells at a time (nothing cells × features is loaded)."""
 
 import _workflow_library  # noqa: F401
 
 import anndata as ad
-import mudata
+import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from mima.data.folds import read_folds
-from mima.evaluate.translation_tables import translation_tables
+from mima.data.h5mu_rows import H5muRows
+from mima.evaluate.translation_tables import translation_tables_from_files
 from mima.preprocess.pca import pca_embedding
-from mima.status import is_ok, reason, row_status
+from mima.status import OK, row_status
 from mima.utils import log_to
 
 log_to(snakemake.log[0])
-mudata.set_options(pull_on_update=False)
-data = mudata.read_h5mu(snakemake.input.data)
+threadpool_limits(snakemake.threads)
 folds = read_folds(snakemake.input.folds)
 # params.folds: the fold of each held-out file, in the order of input.heldout
-heldout = {fold: mudata.read_h5mu(p) for fold, p in zip(snakemake.params.folds, snakemake.input.heldout, strict=True)}
+heldout = dict(zip(snakemake.params.folds, snakemake.input.heldout, strict=True))
 pca = ad.read_h5ad(snakemake.input.pca)
 representation = {}
-for m in data.mod:  # the kNN baseline searches the source's PCA (computed here if the PCA method failed)
-    key = f"pca_{m}"
-    representation[m] = pca.obsm[key] if key in pca.obsm else pca_embedding(data.mod[m].X, 50, 0)
+with H5muRows(snakemake.input.data) as data:
+    for m in data.mod:  # the kNN baseline searches the source's PCA (computed here if the PCA method failed)
+        key = f"pca_{m}"
+        representation[m] = (pca.obsm[key] if key in pca.obsm
+                             else pca_embedding(data.rows(m, np.arange(data.n_obs)), 50, 0))
+failed = {}
+for fold, path in heldout.items():
+    with H5muRows(path) as predictions:
+        if str(predictions.uns.get("status", OK)) != OK:
+            failed[fold] = str(predictions.uns.get("reason", ""))
 settings = snakemake.params.settings
-failed = {fold: reason(p) for fold, p in heldout.items() if not is_ok(p)}
 if failed:  # a fold's MIMA failed: the tables say so instead of holding partial numbers
     fold, why = sorted(failed.items())[0]
     row = {"dataset": snakemake.wildcards.dataset, "method": "mima", "embedding": "", "source": "", "target": "",
@@ -33,8 +41,9 @@ if failed:  # a fold's MIMA failed: the tables say so instead of holding partial
     pd.DataFrame([dict(row, feature="")]).to_csv(snakemake.output.r2, sep="\t", index=False)
     pd.DataFrame(columns=["cell", "fold", "source", "target"]).to_csv(snakemake.output.per_cell, sep="\t", index=False)
 else:
-    mse, r2, per_cell = translation_tables(snakemake.wildcards.dataset, data, folds, heldout, representation,
-                                           knn=settings.get("knn", 15), unlabelled=tuple(snakemake.params.unlabelled))
+    mse, r2, per_cell = translation_tables_from_files(snakemake.wildcards.dataset, snakemake.input.data, folds, heldout,
+                                                      representation, knn=settings.get("knn", 15),
+                                                      unlabelled=tuple(snakemake.params.unlabelled))
     mse, r2 = mse.assign(**row_status()), r2.assign(**row_status())
     mse.to_csv(snakemake.output.mse, sep="\t", index=False)
     r2.to_csv(snakemake.output.r2, sep="\t", index=False)

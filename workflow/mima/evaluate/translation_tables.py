@@ -97,3 +97,108 @@ def translation_tables(dataset: str, data: md.MuData, folds: pd.DataFrame, heldo
     r2 = r2[["dataset", "method", "embedding", "source", "target", "feature", "metric", "value"]]
     per_cell = pd.concat(per_cell_frames, ignore_index=True)
     return mse, r2, per_cell
+
+
+def _block_rows(n_features: int, knn: int, memory_mb: float) -> int:
+    """Held-out cells per block: each holds ~(k + 8) float64 rows of the
+    evaluation features (its neighbours' values, true, predictions,
+    centroids and their float64 copies)."""
+    return max(1, int(memory_mb * 2**20) // max(1, 8 * n_features * (knn + 8)))
+
+
+def translation_tables_from_files(dataset: str, data_path, folds: pd.DataFrame, heldout_paths: dict[int, str],
+                                  source_representation: dict[str, np.ndarray], knn: int = 15,
+                                  unlabelled: tuple[str, ...] = ("unlabelled", "other"), memory_mb: float = 512,
+                                  block: int | None = None):
+    """:func:`translation_tables` computed from the files a block of cells
+    at a time (:mod:`mima.evaluate.translation_stream`): memory bounded by
+    ``memory_mb`` (or ``block`` held-out cells) whatever the number of cells.
+
+    Parameters
+    ----------
+    data_path
+        The prepared dataset (``.h5mu``); only blocks of rows are read.
+    heldout_paths
+        ``{fold: held-out predictions file}`` (:func:`mima.evaluate.heldout.write_heldout_predictions`).
+    Others
+        As for :func:`translation_tables`.
+
+    Returns
+    -------
+    mse, r2, per_cell : pandas.DataFrame
+        The same tables as :func:`translation_tables`.
+    """
+    from ..data.h5mu_rows import H5muRows
+    from .translation_stream import FeatureAgreement, LabelSums, knn_block
+    from .translation import per_cell_mse, summarise
+    from sklearn.neighbors import NearestNeighbors
+
+    mse_frames, r2_frames, per_cell_frames = [], [], []
+    with H5muRows(data_path) as data:
+        fold_of = cell_folds(folds, data.obs_names)
+        labels = data.obs["label"].astype(str).to_numpy() if "label" in data.obs else np.full(data.n_obs, None)
+        for target in data.mod:
+            hvf = data.var(target)["hvf"].to_numpy(dtype=bool)
+            d = int(hvf.sum())
+            size = block or _block_rows(d, knn, memory_mb)
+
+            def values(rows, target=target, hvf=hvf):
+                return dense(data.rows(target, rows)[:, hvf], np.float32)
+
+            centroids = LabelSums(labels, d, unlabelled)
+            for start in range(0, data.n_obs, size):
+                rows = np.arange(start, min(start + size, data.n_obs))
+                centroids.update(rows, values(rows))
+            for source in (m for m in data.mod if m != target):
+                pooled = {"mima": FeatureAgreement(d), "knn_baseline": FeatureAgreement(d)}
+                pair_frames = []
+                for fold, path in sorted(heldout_paths.items()):
+                    heldout_index = np.flatnonzero(fold_of == fold)
+                    train_index = np.flatnonzero(fold_of != fold)
+                    representation = source_representation[source]
+                    if not 1 <= knn <= train_index.size:
+                        raise ValueError(f"k={knn} must be between 1 and the number of training cells "
+                                         f"({train_index.size})")
+                    search = NearestNeighbors(n_neighbors=knn, metric="euclidean").fit(representation[train_index])
+                    neighbours = train_index[search.kneighbors(representation[heldout_index], return_distance=False)]
+                    rows_frames = []
+                    with H5muRows(path) as predictions:
+                        features = list(predictions.var(target).index)
+                        for start in range(0, heldout_index.size, size):
+                            local = np.arange(start, min(start + size, heldout_index.size))
+                            rows = heldout_index[local]
+                            true = dense(predictions.rows(target, local, "X"), np.float64)
+                            own = values(rows).astype(np.float64)
+                            if not np.allclose(own, true, rtol=1e-5, atol=1e-6, equal_nan=True):
+                                raise ValueError(f"{path}: true values differ from the dataset's at fold {fold}: "
+                                                 "rows misaligned or a different feature space")
+                            translated = predictions.rows(target, local, f"translated_from_{source}")
+                            same, different = centroids.centroids(rows, own)
+                            knn_prediction = knn_block(neighbours[local], values)
+                            rows_frames.append(pd.DataFrame({
+                                "cell": np.asarray(data.obs_names[rows]),
+                                "translation": per_cell_mse(true, translated),
+                                "reconstruction": per_cell_mse(true, predictions.rows(target, local, "reconstructed")),
+                                "same_centroid": per_cell_mse(true, same),
+                                "different_centroid": per_cell_mse(true, different),
+                                "knn_baseline": per_cell_mse(true, knn_prediction)}))
+                            pooled["mima"].update(true, translated)
+                            pooled["knn_baseline"].update(true, knn_prediction)
+                    per_cell = pd.concat(rows_frames, ignore_index=True)
+                    per_cell.insert(0, "fold", fold)
+                    pair_frames.append(per_cell.assign(source=source, target=target))
+                    mse_frames.append(summarise(per_cell.drop(columns="fold"))
+                                      .assign(source=source, target=target, fold=str(fold)))
+                per_cell_frames.extend(pair_frames)
+                every_cell = pd.concat(pair_frames)
+                mse_frames.append(summarise(every_cell.drop(columns=["fold", "source", "target"]))
+                                  .assign(source=source, target=target, fold="all"))
+                for method in ("mima", "knn_baseline"):
+                    long = pooled[method].result(features).melt(id_vars="feature", var_name="metric",
+                                                                value_name="value")
+                    r2_frames.append(long.assign(method=method, source=source, target=target))
+    mse = pd.concat(mse_frames, ignore_index=True).assign(dataset=dataset, method="mima", embedding="")
+    mse = mse[["dataset", "method", "embedding", "source", "target", "fold", "metric", "value"]]
+    r2 = pd.concat(r2_frames, ignore_index=True).assign(dataset=dataset, embedding="")
+    r2 = r2[["dataset", "method", "embedding", "source", "target", "feature", "metric", "value"]]
+    return mse, r2, pd.concat(per_cell_frames, ignore_index=True)

@@ -5,11 +5,16 @@ One seeded UMAP per embedding over all cells — never one per sample — so
 colours are comparable across samples. Views: ``input_<m>`` (each
 modality's input), ``corrected_<m>`` (MIMA's batch-corrected
 reconstruction) and ``poe`` (MIMA's shared embedding).
+
+MIMA's batch-corrected layers stay on disk
+(:class:`~mima.data.h5_layers.LayerRows`); their PCA before UMAP reads them
+a block of cells at a time (:func:`mima.preprocess.streaming_pca.streaming_pca`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 
 import anndata as ad
@@ -33,7 +38,8 @@ def umap_coordinates(matrix, n_components: int = 2, n_neighbors: int = 15, min_d
     Parameters
     ----------
     matrix
-        Cells × features (dense or sparse). More than
+        Cells × features (dense or sparse, or an on-disk
+        :class:`~mima.data.h5_layers.LayerRows`). More than
         :data:`MAX_UMAP_INPUT_DIMS` features are first reduced by PCA.
     n_components
         2 for the scatter panels, 3 for RGB.
@@ -52,7 +58,13 @@ def umap_coordinates(matrix, n_components: int = 2, n_neighbors: int = 15, min_d
     """
     import umap
 
-    if matrix.shape[1] > MAX_UMAP_INPUT_DIMS:
+    from ..data.h5_layers import LayerRows
+    from ..preprocess.streaming_pca import streaming_pca
+
+    if isinstance(matrix, LayerRows):
+        wide = matrix.shape[1] > MAX_UMAP_INPUT_DIMS
+        matrix = streaming_pca(matrix, MAX_UMAP_INPUT_DIMS, seed) if wide else matrix.read()
+    elif matrix.shape[1] > MAX_UMAP_INPUT_DIMS:
         matrix = pca_embedding(matrix, MAX_UMAP_INPUT_DIMS, seed)
     values = dense(matrix, np.float32)
     n_cells = values.shape[0]
@@ -91,14 +103,26 @@ def rgb_from_coordinates(coordinates: np.ndarray) -> np.ndarray:
     return rgb
 
 
-def view_matrices(data: md.MuData, outputs: md.MuData | None, mima: ad.AnnData | None) -> dict[str, object]:
+def view_matrices(data: md.MuData, outputs, mima: ad.AnnData | None) -> dict[str, object]:
     """The matrix behind each UMAP view that can be drawn.
 
+    ``outputs`` is MIMA's ``outputs.h5mu``: its path (the batch-corrected
+    layers are then left on disk, as :class:`~mima.data.h5_layers.LayerRows`)
+    or a MuData in memory; ``None`` leaves the ``corrected_<m>`` views out.
     ``corrected_<m>`` and ``poe`` are absent when MIMA failed (its outputs
     hold no layers / no ``poe``).
     """
     views = {f"input_{m}": data.mod[m].X for m in data.mod}
-    if outputs is not None:
+    if isinstance(outputs, (str, os.PathLike)):
+        import h5py
+
+        from ..data.h5_layers import LayerRows, element_path
+
+        with h5py.File(outputs, "r") as file:
+            available = [m for m in data.mod if element_path(m, "batch_corrected") in file]
+        for m in available:
+            views[f"corrected_{m}"] = LayerRows(outputs, m, "batch_corrected")
+    elif outputs is not None:
         for m in data.mod:
             if m in outputs.mod and "batch_corrected" in outputs.mod[m].layers:
                 views[f"corrected_{m}"] = outputs.mod[m].layers["batch_corrected"]

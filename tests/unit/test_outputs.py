@@ -1,0 +1,104 @@
+"""MIMA's outputs written a block of cells at a time: the same numbers as
+in memory, a file mudata reads, rows readable lazily, the failure record."""
+
+from __future__ import annotations
+
+import h5py
+import mudata
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import make_mudata
+from mima.api import MIMA
+from mima.data.h5_layers import ARRAY_ENCODING, LayerRows, chunk_shape
+from mima.evaluate.heldout import heldout_predictions, write_heldout_predictions
+from mima.outputs import failed_outputs_from_file
+from mima.status import is_ok, reason
+
+
+@pytest.fixture
+def setup(tmp_path):
+    data = make_mudata(n_cells=250)
+    data.mod["m0"].layers["counts"] = data.mod["m0"].X.copy()
+    for m in data.mod:
+        data.mod[m].var["hvf"] = np.arange(data.mod[m].n_vars) % 3 != 0
+    model = MIMA.setup(data, ["m0", "m1"], model_params={"latent_dim": 8}, modality_params={"m0": {"hidden": [16]}})
+    model.train(data, {"max_epochs": 1, "min_steps": 0, "progress": False})
+    path = tmp_path / "prepared.h5mu"
+    data.write_h5mu(path)
+    return data, model, path
+
+
+@pytest.mark.parametrize("block, batch", [(64, 64), (70, 7), (None, None)])
+def test_outputs_by_blocks_equal_the_outputs_in_memory(setup, tmp_path, block, batch):
+    """Blocks of cells that do not divide the 250 cells give the numbers of
+    the in-memory outputs to the bit when the forward passes hold the same
+    cells (a matmul kernel may round a row differently with another number
+    of rows: then to float32 rounding)."""
+    data, model, path = setup
+    in_memory = model.outputs(data, batch_size=batch or 1024)
+    default = model.outputs(data)
+    out = model.write_outputs(path, tmp_path / "outputs.h5mu", block=block, batch_size=batch)
+    disk = mudata.read_h5mu(out)
+    assert is_ok(disk) and list(disk.obs_names) == list(data.obs_names)
+    np.testing.assert_array_equal(disk.obs["batch"].astype(str), data.obs["batch"].astype(str))
+    for m in ("m0", "m1"):
+        other = "m1" if m == "m0" else "m0"
+        assert set(disk.mod[m].layers) == set(in_memory.mod[m].layers) == {"denoised", "batch_corrected",
+                                                                           f"translated_from_{other}"}
+        assert list(disk.mod[m].var_names) == list(data.mod[m].var_names)
+        for name, value in in_memory.mod[m].layers.items():
+            np.testing.assert_array_equal(disk.mod[m].layers[name], value)  # float32, to the bit
+            np.testing.assert_allclose(disk.mod[m].layers[name], default.mod[m].layers[name], rtol=1e-5, atol=1e-6)
+    # the public decodings give the same numbers
+    np.testing.assert_array_equal(default.mod["m1"].layers["denoised"], model.reconstruct(data, "denoised")["m1"])
+    np.testing.assert_array_equal(default.mod["m1"].layers["translated_from_m0"], model.translate(data, "m0", "m1"))
+
+
+def test_outputs_read_lazily_as_documented(setup, tmp_path):
+    """README's recipe: h5py slices rows of one layer without loading the file."""
+    data, model, path = setup
+    out = model.write_outputs(path, tmp_path / "outputs.h5mu", block=64)
+    expected = model.outputs(data).mod["m0"].layers["denoised"]
+    with h5py.File(out, "r") as file:
+        layer = file["mod/m0/layers/denoised"]
+        assert dict(layer.attrs) == ARRAY_ENCODING and layer.chunks == chunk_shape(250, 60)
+        np.testing.assert_array_equal(layer[100:150], expected[100:150])
+        np.testing.assert_array_equal(layer[:, [3, 7]], expected[:, [3, 7]])
+        assert list(file["mod/m0/var/_index"].asstr()[:]) == list(data.mod["m0"].var_names)
+        assert list(file["obs/_index"].asstr()[:]) == list(data.obs_names)
+    rows = LayerRows(out, "m0", "denoised")
+    blocks = list(rows.blocks(33, columns=[5, 1]))
+    assert [b[0] for b in blocks] == list(range(0, 250, 33))
+    np.testing.assert_array_equal(np.concatenate([b[2] for b in blocks]), expected[:, [5, 1]])
+
+
+def test_failed_model_writes_a_failed_file(setup, tmp_path):
+    data, _, path = setup
+    record = failed_outputs_from_file(path, "out of memory")
+    target = tmp_path / "outputs.h5mu"
+    record.write_h5mu(target)
+    back = mudata.read_h5mu(target)
+    assert not is_ok(back) and reason(back) == "out of memory"
+    assert back.mod["m0"].shape == (250, 0) and list(back.obs_names) == list(data.obs_names)
+
+
+def test_heldout_predictions_by_blocks_equal_in_memory(setup, tmp_path):
+    data, model, path = setup
+    mask = np.arange(data.n_obs) % 4 == 1
+    expected = heldout_predictions(model, data[mask].copy())
+    write_heldout_predictions(model, path, mask, tmp_path / "heldout.h5mu", block=9)
+    got = mudata.read_h5mu(tmp_path / "heldout.h5mu")  # forward passes of 9 cells: float32 rounding apart
+    assert is_ok(got) and list(got.obs_names) == list(expected.obs_names)
+    pd.testing.assert_frame_equal(got.obs.astype(str), expected.obs.astype(str))
+    for m in ("m0", "m1"):
+        assert list(got.mod[m].var_names) == list(expected.mod[m].var_names)
+        np.testing.assert_array_equal(got.mod[m].X, expected.mod[m].X)
+        assert set(got.mod[m].layers) == set(expected.mod[m].layers)
+        for name, value in expected.mod[m].layers.items():
+            np.testing.assert_allclose(got.mod[m].layers[name], value, rtol=1e-5, atol=1e-6)
+    write_heldout_predictions(model, path, mask, tmp_path / "whole.h5mu")  # one block, one pass: to the bit
+    whole = mudata.read_h5mu(tmp_path / "whole.h5mu")
+    for name, value in expected.mod["m0"].layers.items():
+        np.testing.assert_array_equal(whole.mod["m0"].layers[name], value)
