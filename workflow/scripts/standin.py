@@ -3,7 +3,7 @@ published layout, written into the rehearsal's mirror folder."""
 
 import _workflow_library  # noqa: F401
 
-from mima.data.simulate.study import write_standins
+from mima.data.simulate.standins import write_standins
 from mima.utils import log_to
 
 log_to(snakemake.log[0])

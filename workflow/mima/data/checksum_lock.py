@@ -114,6 +114,20 @@ def record_sha256(lock_file: os.PathLike | str, name: str, sha256: str) -> str:
     return recorded
 
 
+def set_sha256(lock_file: os.PathLike | str, name: str, sha256: str) -> None:
+    """Set ``name``'s sha256 in ``lock_file``, replacing any recorded one
+    (for files this project writes itself, e.g. the rehearsal's stand-ins);
+    the update is atomic and serialised with other writers of the file."""
+    path = Path(lock_file)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(path):
+        entries = {**(read_lock_file(path) if path.stat().st_size else {}), name: sha256}
+        if _is_yaml(path):
+            _atomic_write(path, yaml.safe_dump(entries, sort_keys=True))
+        else:
+            _atomic_write(path, "filename\tsha256\n" + "".join(f"{key}\t{entries[key]}\n" for key in sorted(entries)))
+
+
 @contextmanager
 def _exclusive(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (created if missing) while updating it."""

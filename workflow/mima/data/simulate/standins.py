@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..atomic_write import write_h5ad_atomic
-from ..checksum_lock import read_lock_file
+from ..checksum_lock import set_sha256
 from ..download import file_digests
 from .study import STUDY_DATASETS, simulate_neurips_cite, simulate_neurips_multiome
 from .study_spatial import simulate_pca_spatial
@@ -91,9 +91,7 @@ def write_standin(out_dir, dataset: str, scale: float = 1.0, feature_scale: floa
         _write_h5ad_gz(adata, path)
         del adata
         lock = out_dir / "geo" / LOCK_NAME
-        entries = {name: value for name, value in read_lock_file(lock).items() if (lock.parent / name).is_file()}
-        entries[path.name] = file_digests(path, ["sha256"])["sha256"]
-        _write_text_atomic(lock, "filename\tsha256\n" + "".join(f"{n}\t{entries[n]}\n" for n in sorted(entries)))
+        set_sha256(lock, path.name, file_digests(path, ["sha256"])["sha256"])
         return [path, lock]
     if dataset != "pca_spatial":
         raise ValueError(f"unknown study dataset {dataset!r}; use one of {STUDY_DATASETS}")
