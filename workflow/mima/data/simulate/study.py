@@ -43,7 +43,7 @@ _MIN_FEATURES = {"rna": 50, "adt": 10, "atac": 40, "msi": 20, "morphology": 8}
 _MIN_CELLS_PER_BATCH = 3
 _CHUNK = 2048  # cells generated at a time
 # Reads per cell per feature (median): sets the fraction of non-zero entries (RNA ~7 %, ATAC ~4 %).
-_DEPTH = {"rna": 0.13, "atac": 0.042, "adt": 15.0}
+_DEPTH = {"rna": 0.13, "atac": 0.042, "adt": 25.0}
 _DATASET_CODE = {name: code for code, name in enumerate(STUDY_DATASETS, start=1)}
 
 
@@ -199,6 +199,12 @@ def _cells(rng, n_cells, batches, abundance, composition_noise=0.3):
     return batch, types
 
 
+def _model_and_cell_rngs(seed, dataset):
+    """Generators of a dataset's model (independent of its size) and of its cells."""
+    code = _DATASET_CODE[dataset]
+    return np.random.default_rng([seed, code, 0]), np.random.default_rng([seed, code])
+
+
 def _chunk_rngs(seed, dataset, n_cells):
     """One generator per chunk of :data:`_CHUNK` cells, independent of the others."""
     for number, start in enumerate(range(0, n_cells, _CHUNK), start=1):
@@ -230,12 +236,11 @@ def _simulate_geo(dataset, kind, cell_types, scale, feature_scale, seed):
     shapes = planned_shapes(dataset, scale, feature_scale)
     n_cells, batch_names = shapes["n_cells"], shapes["batches"]
     n_genes, n_other = shapes["features"]["rna"], shapes["features"][kind]
-    rng = np.random.default_rng([seed, _DATASET_CODE[dataset]])
-    batch, types = _cells(rng, n_cells, batch_names, [a for _, _, a in cell_types])
+    # The biology (centroids, donor effects, programs, names) does not depend on the number of cells.
+    rng, cell_rng = _model_and_cell_rngs(seed, dataset)
     centroids = _centroids(rng, [lineage for _, lineage, _ in cell_types])
     site = np.array([int(b[1]) - 1 for b in batch_names])
     batch_vectors = (_batch_vectors(rng, 4)[site] + 0.7 * _batch_vectors(rng, len(batch_names))) / 1.2
-    offsets = 0.6 * rng.standard_normal((n_cells, K_SHARED))
     batch_depth = {m: 0.25 * rng.standard_normal(len(batch_names)) for m in ("rna", kind)}
     if kind == "adt":
         other_names = names.protein_names(n_other)
@@ -246,8 +251,10 @@ def _simulate_geo(dataset, kind, cell_types, scale, feature_scale, seed):
         other_cdf = _cdf(_programs(rng, n_other, centroids, batch_vectors, 0.4, 0.35))
     gene_names = names.gene_names(rng, n_genes, exclude=other_names)
     gene_cdf = _cdf(_programs(rng, n_genes, centroids, batch_vectors, 1.5, 0.7))
+    batch, types = _cells(cell_rng, n_cells, batch_names, [a for _, _, a in cell_types])
+    offsets = 0.6 * cell_rng.standard_normal((n_cells, K_SHARED))
     obs_names = [bc for b, name in enumerate(batch_names)
-                 for bc in names.barcodes(rng, int((batch == b).sum()), f"1-{name}")]
+                 for bc in names.barcodes(cell_rng, int((batch == b).sum()), f"1-{name}")]
 
     rows = _Rows()
     for cells, chunk_rng in _chunk_rngs(seed, dataset, n_cells):
@@ -256,7 +263,7 @@ def _simulate_geo(dataset, kind, cell_types, scale, feature_scale, seed):
         gex = _sample_counts(chunk_rng, w, gene_cdf, n_genes, _depth(chunk_rng, n_genes, "rna", batch_depth["rna"][b]))
         if kind == "adt":
             w = _mixture_weights(t, b, z, len(cell_types), len(batch_names), 0.0, 0.2)
-            w[:, len(cell_types) + b] = ambient[b]
+            w[np.arange(len(b)), len(cell_types) + b] = ambient[b]
             w /= w.sum(axis=1, keepdims=True)
             other = _sample_counts(chunk_rng, w, other_cdf, n_other,
                                    _depth(chunk_rng, n_other, "adt", batch_depth[kind][b]))

@@ -4,7 +4,7 @@ Sixteen Visium sections (8 patients x cancer / normal) with contiguous tissue
 annotations; RNA counts drawn as sparse reads from the program mixture of
 :mod:`mima.data.simulate.study`, MSI intensities (dense) from the same
 mixture with a non-linear per-sample transform, and a dense morphology
-embedding (:func:`~mima.data.simulate.spatial._simulate_morphology`).
+embedding.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import numpy as np
 
 from . import study_features as names
 from .building_blocks import K_BATCH, K_SHARED
-from .spatial import _simulate_morphology
 from .study import (
     _Rows,
     _cdf,
     _centroids,
     _chunk_rngs,
     _depth,
+    _model_and_cell_rngs,
     _mixture_weights,
     _programs,
     _sample_counts,
@@ -85,18 +85,22 @@ def simulate_pca_spatial(scale: float = 1.0, feature_scale: float = 1.0, seed: i
     samples, n_cells = shapes["batches"], shapes["n_cells"]
     n_genes, n_mz, n_morph = (shapes["features"][m] for m in ("rna", "msi", "morphology"))
     classes = [c for c, _, _ in names.TISSUE_CLASSES]
-    rng = np.random.default_rng([seed, 3])
-    batch, xy, tissue = _layout(rng, samples, n_cells)
+    # The biology (centroids, sample effects, programs, names) does not depend on the number of spots.
+    rng, cell_rng = _model_and_cell_rngs(seed, _DATASET)
     centroids = _centroids(rng, [_LINEAGES.get(c, c) for c in classes])
     patient_vectors = rng.standard_normal((len(names.PATIENTS), K_BATCH))
     batch_vectors = (patient_vectors[np.arange(len(samples)) // 2] + rng.standard_normal((len(samples), K_BATCH))) / 1.4
-    offsets = 0.6 * rng.standard_normal((n_cells, K_SHARED))
     batch_depth = 0.25 * rng.standard_normal(len(samples))
+    w_morph = rng.standard_normal((n_morph, K_SHARED)) / np.sqrt(K_SHARED)
+    w_morph_batch = rng.standard_normal((n_morph, K_BATCH)) * 0.1 / np.sqrt(K_BATCH)
+
+    batch, xy, tissue = _layout(cell_rng, samples, n_cells)
+    offsets = 0.6 * cell_rng.standard_normal((n_cells, K_SHARED))
     # A Visium spot covers several cells: up to 40 % of its signal is the tissue of a spot 1-3 places along its row.
-    mix = 0.4 * rng.random(n_cells)
+    mix = 0.4 * cell_rng.random(n_cells)
     first = np.repeat(np.flatnonzero(np.r_[True, batch[1:] != batch[:-1]]), np.bincount(batch))
     last = first + np.repeat(np.bincount(batch), np.bincount(batch)) - 1
-    step = rng.integers(1, 4, n_cells) * rng.choice([-1, 1], n_cells)
+    step = cell_rng.integers(1, 4, n_cells) * cell_rng.choice([-1, 1], n_cells)
     neighbour = tissue[np.clip(np.arange(n_cells) + step, first, last)]
 
     genes = names.gene_names(rng, n_genes)
@@ -125,8 +129,10 @@ def simulate_pca_spatial(scale: float = 1.0, feature_scale: float = 1.0, seed: i
         noise = np.exp(0.15 * chunk_rng.standard_normal(signal.shape, dtype=np.float32))
         msi[cells] = gain[b, None].astype(np.float32) * signal * noise
     rna, _ = rows.stack(n_genes)
+    # Morphology: a dense image embedding of the spot's (mixed) tissue, a mild per-sample shift and noise.
     z_cell = (1 - mix[:, None]) * centroids[tissue] + mix[:, None] * centroids[neighbour] + offsets
-    morphology, _ = _simulate_morphology(rng, z_cell, batch_vectors[batch], n_morph)
+    morphology = (z_cell @ w_morph.T + batch_vectors[batch] @ w_morph_batch.T).astype(np.float32)
+    morphology += cell_rng.normal(0.0, 0.5, morphology.shape).astype(np.float32)
 
     obs = pd.DataFrame({
         "sample": pd.Categorical(np.asarray(samples)[batch], categories=samples),
@@ -135,11 +141,11 @@ def simulate_pca_spatial(scale: float = 1.0, feature_scale: float = 1.0, seed: i
         "condition": pd.Categorical([s.split("_")[1] for s in np.asarray(samples)[batch]],
                                     categories=["cancer", "normal"]),
     }, index=pd.Index([bc for s, sample in enumerate(samples)
-                       for bc in names.barcodes(rng, int((batch == s).sum()), f"1-{sample}")]))
+                       for bc in names.barcodes(cell_rng, int((batch == s).sum()), f"1-{sample}")]))
     uns = {"standin": {"seed": int(seed), "scale": float(scale), "feature_scale": float(feature_scale)}}
     out = {}
     for modality, values, var_names in (("rna", rna, genes), ("msi", msi, mz),
-                                        ("morphology", morphology.astype(np.float32),
+                                        ("morphology", morphology,
                                          [f"morph_{i:03d}" for i in range(n_morph)])):
         out[modality] = ad.AnnData(X=values, obs=obs.copy(), var=pd.DataFrame(index=pd.Index(var_names)), uns=uns)
         out[modality].obsm["spatial"] = xy.copy()
