@@ -187,6 +187,8 @@ def main(argv=None) -> None:
     parser.add_argument("--target", default="rehearsal")
     parser.add_argument("--configfile", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
+    parser.add_argument("--readme", action="store_true",
+                        help="also put the tables into README.md between its rehearsal-table markers")
     args = parser.parse_args(argv)
     workdir = args.workdir.resolve()
     configfile = args.configfile or workdir / "config.yaml"
@@ -197,10 +199,21 @@ def main(argv=None) -> None:
     projections = [projected_seconds(row, workdir, trees) for row in frame.itertuples()]
     frame["projected_s"] = [p[0] for p in projections]
     frame["projected_as"] = [p[1] for p in projections]
-    frame["fits"] = frame["mem_mb"] >= HEADROOM * frame["peak_rss_mb"]
-    print(markdown(frame))
+    frame["fits"] = frame["mem_mb"].fillna(0) >= HEADROOM * frame["peak_rss_mb"]
+    table = markdown(frame)
+    print(table)
+    if args.readme:
+        readme = ROOT / "README.md"
+        start, end = "<!-- rehearsal-table:start -->", "<!-- rehearsal-table:end -->"
+        text = readme.read_text()
+        head, rest = text.split(start, 1)
+        readme.write_text(f"{head}{start}\n{table}\n{end}{rest.split(end, 1)[1]}")
     if args.json:
         args.json.write_text(frame.drop(columns="log").to_json(orient="records", indent=1))
+
+
+def _count(value) -> str:
+    return "?" if pd.isna(value) else f"{int(value):,}"
 
 
 def markdown(frame: pd.DataFrame) -> str:
@@ -209,7 +222,7 @@ def markdown(frame: pd.DataFrame) -> str:
              "projected `paper` (s) | projected as |", "|---|---|---:|---:|---:|---|---:|---|"]
     for row in frame.sort_values(["dataset", "projected_s"], ascending=[True, False]).itertuples():
         lines.append(f"| {row.dataset} | {row.job} | {row.seconds:,.0f} | {row.peak_rss_mb:,.0f} | "
-                     f"{row.mem_mb:,} | {'yes' if row.fits else '**no**'} | {row.projected_s:,.0f} | "
+                     f"{_count(row.mem_mb)} | {'yes' if row.fits else '**no**'} | {row.projected_s:,.0f} | "
                      f"{row.projected_as} |")
     totals = defaultdict(dict)
     for dataset, part in frame.groupby("dataset"):

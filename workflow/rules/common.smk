@@ -1,8 +1,11 @@
 # Config validation and helpers shared by every rule file.
 
+import math
 import sys
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
+
+from snakemake.exceptions import WorkflowError
 
 from mima.config import dataset_settings, deep_merge, validate_config
 from mima.errors import InputError
@@ -66,6 +69,18 @@ def data_mirror(dataset=None):
         return None
     path = Path(mirror)
     return str(path if path.is_absolute() else REPO / path)
+
+
+def memory_mb(floor_mb, per_input_mb):
+    """A rule's declared memory: ``floor_mb``, or ``per_input_mb`` MB per MB
+    of its inputs when that is more. The factors are the peaks measured in
+    the rehearsal (README, "The study at full size") plus 20 %, for rules
+    whose memory follows the size of what they read."""
+
+    def mem_mb(wildcards, input):
+        return max(floor_mb, math.ceil(per_input_mb * input.size_mb))
+
+    return mem_mb
 
 
 def local_path(path):
@@ -425,3 +440,37 @@ def figure_output(name, caption, subcategory):
         ),
         "pdf": f"{FIGURES}/{name}.pdf",
     }
+
+
+# --- the rehearsal's stand-ins (rehearsal.smk)
+
+
+def standin_dataset(kind, key):
+    """The rehearsal dataset whose stand-in is the GEO file ``key`` (kind
+    ``geo``) or the Zenodo record ``key`` (kind ``zenodo``)."""
+    for name, settings in DATASETS.items():
+        if "standin" not in settings or settings["source"] != kind:
+            continue
+        own = geo_file_name(settings) if kind == "geo" else str(settings["record"])
+        if own == key:
+            return name
+    raise WorkflowError(f"no rehearsal dataset has the stand-in {kind}/{key}")
+
+
+def standin_params(kind):
+    def params(wildcards):
+        key = wildcards.filename if kind == "geo" else wildcards.record
+        settings = DATASETS[standin_dataset(kind, key)]
+        return {**settings["standin"], "seed": settings["seed"]}
+
+    return params
+
+
+def standin_input(wildcards):
+    """The stand-in a rehearsal dataset's download reads (none for others)."""
+    settings = DATASETS[wildcards.dataset]
+    if "standin" not in settings:
+        return []
+    if settings["source"] == "geo":
+        return f"{STANDINS}/geo/{geo_file_name(settings)}"
+    return f"{STANDINS}/zenodo/{settings['record']}"

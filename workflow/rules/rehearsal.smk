@@ -3,42 +3,9 @@
 # written into a mirror folder; the rehearsal datasets then go through the
 # real download rules (checksums included) and the rest of the `paper` DAG.
 
-from snakemake.exceptions import WorkflowError
-
 
 wildcard_constraints:
     record="[0-9]+",
-
-
-def standin_dataset(kind, key):
-    """The rehearsal dataset whose stand-in is the GEO file ``key`` (kind
-    ``geo``) or the Zenodo record ``key`` (kind ``zenodo``)."""
-    for name, settings in DATASETS.items():
-        if "standin" not in settings or settings["source"] != kind:
-            continue
-        own = geo_file_name(settings) if kind == "geo" else str(settings["record"])
-        if own == key:
-            return name
-    raise WorkflowError(f"no rehearsal dataset has the stand-in {kind}/{key}")
-
-
-def standin_params(kind):
-    def params(wildcards):
-        key = wildcards.filename if kind == "geo" else wildcards.record
-        settings = DATASETS[standin_dataset(kind, key)]
-        return {**settings["standin"], "seed": settings["seed"]}
-
-    return params
-
-
-def standin_input(wildcards):
-    """The stand-in a rehearsal dataset's download reads (none for others)."""
-    settings = DATASETS[wildcards.dataset]
-    if "standin" not in settings:
-        return []
-    if settings["source"] == "geo":
-        return f"{STANDINS}/geo/{geo_file_name(settings)}"
-    return f"{STANDINS}/zenodo/{settings['record']}"
 
 
 rule standin_geo:
@@ -55,7 +22,8 @@ rule standin_geo:
         runtime=120,
     params:
         settings=standin_params("geo"),
-        mirror=STANDINS,
+        # the mirror folder: two levels above the file (geo/<file>, zenodo/<record>)
+        mirror=lambda w, output: str(Path(output[0]).parents[1]),
     script:
         "../scripts/standin.py"
 
@@ -74,6 +42,7 @@ rule standin_zenodo:
         runtime=120,
     params:
         settings=standin_params("zenodo"),
-        mirror=STANDINS,
+        # the mirror folder: two levels above the file (geo/<file>, zenodo/<record>)
+        mirror=lambda w, output: str(Path(output[0]).parents[1]),
     script:
         "../scripts/standin.py"
