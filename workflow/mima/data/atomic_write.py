@@ -16,11 +16,12 @@ from pathlib import Path
 import anndata as ad
 import mudata as md
 
-__all__ = ["write_h5mu_atomic", "write_h5ad_atomic"]
+__all__ = ["write_atomic", "write_h5mu_atomic", "write_h5ad_atomic", "write_text_atomic"]
 
 
-def _write_atomic(path, write, suffix):
-    """Write through ``write(tmp_path)`` into a temp file, then rename it into place."""
+def write_atomic(path, write, suffix: str = "") -> None:
+    """Write through ``write(tmp_path)`` into a temp file beside ``path``,
+    then rename it into place (missing parent folders are created)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{suffix}")
@@ -51,7 +52,7 @@ def write_h5mu_atomic(mdata: md.MuData, path: str | os.PathLike) -> None:
     path
         Destination ``.h5mu`` path; missing parent folders are created.
     """
-    _write_atomic(path, lambda tmp: mdata.write_h5mu(tmp), ".h5mu")
+    write_atomic(path, lambda tmp: mdata.write_h5mu(tmp), ".h5mu")
 
 
 def write_h5ad_atomic(adata: ad.AnnData, path: str | os.PathLike) -> None:
@@ -64,4 +65,15 @@ def write_h5ad_atomic(adata: ad.AnnData, path: str | os.PathLike) -> None:
     path
         Destination ``.h5ad`` path; missing parent folders are created.
     """
-    _write_atomic(path, lambda tmp: adata.write_h5ad(tmp), ".h5ad")
+    write_atomic(path, lambda tmp: adata.write_h5ad(tmp), ".h5ad")
+
+
+def write_text_atomic(path: str | os.PathLike, text: str, mode: int = 0o644) -> None:
+    """Write ``text`` to ``path`` atomically, readable by others (``mode``),
+    as the project's small text files are (locks, record listings)."""
+
+    def write(tmp):
+        Path(tmp).write_text(text)
+        os.chmod(tmp, mode)
+
+    write_atomic(path, write, ".txt")

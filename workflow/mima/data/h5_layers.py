@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -114,12 +113,12 @@ def write_h5mu_in_chunks(skeleton, path: str | os.PathLike, matrices: dict[str, 
     """
     import h5py
 
+    from .atomic_write import write_atomic
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     n_rows = skeleton.n_obs if n_rows is None else n_rows
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.h5mu")
-    os.close(fd)
-    try:
+
+    def write(tmp):
         skeleton.write_h5mu(tmp)
         with h5py.File(tmp, "a") as file:
             datasets = {(m, name): create_dense(file, element_path(m, name), (n_rows, n_cols))
@@ -138,13 +137,8 @@ def write_h5mu_in_chunks(skeleton, path: str | os.PathLike, matrices: dict[str, 
                 written = stop
             if written != n_rows:
                 raise ValueError(f"blocks covered {written} of {n_rows} rows")
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+
+    write_atomic(path, write, ".h5mu")
     return path
 
 

@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.error import HTTPError, URLError
@@ -33,6 +32,7 @@ from urllib.request import Request, urlopen
 
 from mima.errors import InputError
 
+from .atomic_write import write_text_atomic
 from .download import DownloadError, fetch_from_mirror_or_url
 
 __all__ = ["ZENODO_API", "record_number", "canonical_record", "read_record", "write_record", "zenodo_download"]
@@ -247,16 +247,7 @@ def write_record(record: Mapping, path: os.PathLike | str) -> Path:
         ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=path.name + ".", suffix=".tmp", delete=False)
-    try:
-        with handle:
-            handle.write(json.dumps(record, indent=2, sort_keys=True) + "\n")
-        os.chmod(handle.name, 0o644)
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
     return path
 
 

@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..atomic_write import write_h5ad_atomic
+from ..atomic_write import write_h5ad_atomic, write_text_atomic
 from ..checksum_lock import set_sha256
 from ..download import file_digests
 from .study import STUDY_DATASETS, simulate_neurips_cite, simulate_neurips_multiome
@@ -105,7 +105,7 @@ def write_standin(out_dir, dataset: str, scale: float = 1.0, feature_scale: floa
         {"key": p.name, "size": p.stat().st_size, "checksum": f"md5:{file_digests(p, ['md5'])['md5']}",
          "links": {"self": f"https://zenodo.org/api/records/{ZENODO_RECORD}/files/{p.name}/content"}}
         for p in sorted(paths, key=lambda p: p.name)]}
-    _write_text_atomic(folder / "record.json", json.dumps(record, indent=2) + "\n")
+    write_text_atomic(folder / "record.json", json.dumps(record, indent=2) + "\n")
     return paths + [folder / "record.json"]
 
 
@@ -120,16 +120,3 @@ def _write_h5ad_gz(adata, path: Path) -> None:
                 gzip.GzipFile(filename=plain.name, mode="wb", compresslevel=GZIP_LEVEL, fileobj=raw, mtime=0) as out:
             shutil.copyfileobj(source, out, length=_BLOCK)
         os.replace(packed, path)
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
