@@ -299,6 +299,11 @@ def test_atomic_writers_write_readable_files(tmp_path, cite):
     back = md.read_h5mu(tmp_path / "out" / "data.h5mu")
     np.testing.assert_array_equal(back.mod["rna"].X.toarray(), cite.mod["rna"].X.toarray())
     assert ad.read_h5ad(tmp_path / "out" / "adt.h5ad").shape == cite.mod["adt"].shape
+    # a new file's usual mode, not the private one of the temporary file: results are shared on clusters
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("data.h5mu", "adt.h5ad"):
+        assert os.stat(tmp_path / "out" / name).st_mode & 0o777 == 0o666 & ~umask
 
 
 @pytest.mark.parametrize("kind", ["h5mu", "h5ad"])

@@ -19,15 +19,28 @@ import mudata as md
 __all__ = ["write_atomic", "write_h5mu_atomic", "write_h5ad_atomic", "write_text_atomic"]
 
 
-def write_atomic(path, write, suffix: str = "") -> None:
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: The process's umask, read once (reading it means setting it).
+_UMASK = _read_umask()
+
+
+def write_atomic(path, write, suffix: str = "", mode: int | None = None) -> None:
     """Write through ``write(tmp_path)`` into a temp file beside ``path``,
-    then rename it into place (missing parent folders are created)."""
+    then rename it into place (missing parent folders are created). The
+    file gets ``mode``, by default a new file's usual mode (0666 less the
+    umask; the temp file itself is private)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{suffix}")
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK if mode is None else mode)
         os.replace(tmp, path)
     except BaseException:
         # Remove the partial file; the original at ``path`` (if any) is untouched.
@@ -72,8 +85,4 @@ def write_text_atomic(path: str | os.PathLike, text: str, mode: int = 0o644) -> 
     """Write ``text`` to ``path`` atomically, readable by others (``mode``),
     as the project's small text files are (locks, record listings)."""
 
-    def write(tmp):
-        Path(tmp).write_text(text)
-        os.chmod(tmp, mode)
-
-    write_atomic(path, write, ".txt")
+    write_atomic(path, lambda tmp: Path(tmp).write_text(text), ".txt", mode)
