@@ -47,6 +47,7 @@ predictions table -- columns ``cell_index, fold, true, predicted``
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -334,7 +335,9 @@ def evaluate(X, labels: Sequence[str], batch: Sequence[str], scheme: str, folds:
     classifier = {"n_estimators": n_estimators, "rf_n_estimators": rf_n_estimators, "n_jobs": n_jobs}
 
     rows, predictions, unscored = [], [], {}
-    for fold, train, test in splits(scheme, batch[kept], None if folds is None else folds[kept]):
+    fold_splits = splits(scheme, batch[kept], None if folds is None else folds[kept])
+    for done, (fold, train, test) in enumerate(fold_splits):
+        started = time.perf_counter()
         X_train, X_test = X_kept[train], X_kept[test]
         proba = np.empty((test.size, len(classes)))
         for j, cls in enumerate(classes):
@@ -351,6 +354,8 @@ def evaluate(X, labels: Sequence[str], batch: Sequence[str], scheme: str, folds:
                 rows.append({"fold": fold, "class": cls, "metric": metric, "value": scores[metric],
                              "n_test": n_test, "n_train": int(positive_train.sum())})
         predicted = np.asarray(classes)[np.argmax(proba, axis=1)]
+        log.info("%s fold %s (%d of %d): %d classes, %d training and %d test cells, in %.1f s", scheme, fold,
+                 done + 1, len(fold_splits), len(classes), train.size, test.size, time.perf_counter() - started)
         predictions.append(pd.DataFrame({"cell_index": kept[test], "fold": fold, "true": y[test],
                                          "predicted": predicted}))
 
