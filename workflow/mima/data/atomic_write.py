@@ -51,7 +51,7 @@ def write_atomic(path, write, suffix: str = "", mode: int | None = None) -> None
         raise
 
 
-def write_h5mu_atomic(mdata: md.MuData, path: str | os.PathLike) -> None:
+def write_h5mu_atomic(mdata: md.MuData, path: str | os.PathLike, then=None) -> None:
     """Write ``mdata`` to ``path`` atomically.
 
     The data are written to a temporary file in the same folder, which is
@@ -64,8 +64,17 @@ def write_h5mu_atomic(mdata: md.MuData, path: str | os.PathLike) -> None:
         The data to write.
     path
         Destination ``.h5mu`` path; missing parent folders are created.
+    then
+        Optional ``then(temporary_path)``, run on the written temporary file
+        before it is renamed (e.g. to append big matrices block by block).
     """
-    write_atomic(path, lambda tmp: mdata.write_h5mu(tmp), ".h5mu")
+
+    def write(tmp):
+        mdata.write_h5mu(tmp)
+        if then is not None:
+            then(tmp)
+
+    write_atomic(path, write, ".h5mu")
 
 
 def write_h5ad_atomic(adata: ad.AnnData, path: str | os.PathLike) -> None:

@@ -113,13 +113,12 @@ def write_h5mu_in_chunks(skeleton, path: str | os.PathLike, matrices: dict[str, 
     """
     import h5py
 
-    from .atomic_write import write_atomic
+    from .atomic_write import write_h5mu_atomic
 
     path = Path(path)
     n_rows = skeleton.n_obs if n_rows is None else n_rows
 
-    def write(tmp):
-        skeleton.write_h5mu(tmp)
+    def fill(tmp):
         with h5py.File(tmp, "a") as file:
             datasets = {(m, name): create_dense(file, element_path(m, name), (n_rows, n_cols))
                         for m, names in matrices.items() for name, n_cols in names.items()}
@@ -138,7 +137,7 @@ def write_h5mu_in_chunks(skeleton, path: str | os.PathLike, matrices: dict[str, 
             if written != n_rows:
                 raise ValueError(f"blocks covered {written} of {n_rows} rows")
 
-    write_atomic(path, write, ".h5mu")
+    write_h5mu_atomic(skeleton, path, then=fill)
     return path
 
 

@@ -114,7 +114,7 @@ def _write_h5ad_gz(adata, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as tmp:
         plain = Path(tmp) / path.name.removesuffix(".gz")
-        adata.write_h5ad(plain)
+        write_h5ad_atomic(adata, plain)
         packed = Path(tmp) / path.name
         with open(plain, "rb") as source, open(packed, "wb") as raw, \
                 gzip.GzipFile(filename=plain.name, mode="wb", compresslevel=GZIP_LEVEL, fileobj=raw, mtime=0) as out:
