@@ -145,6 +145,16 @@ def block_cells(model, layers: dict[str, list[str]], memory_mb: float = DEFAULT_
     return rows_per_block(bytes_per_cell(model, layers), int(memory_mb * 2**20), multiple=batch), batch
 
 
+def block_sizes(model, layers: dict[str, list[str]], memory_mb: float = DEFAULT_MEMORY_MB,
+                block: int | None = None, batch_size: int | None = None) -> tuple[int, int]:
+    """Cells per block and per forward pass: :func:`block_cells` within
+    ``memory_mb``, or the given ``block`` / ``batch_size`` (the block then
+    rounded down to a multiple of the batch, at least one batch)."""
+    auto_block, auto_batch = block_cells(model, layers, memory_mb)
+    batch = batch_size or (min(auto_batch, block) if block else auto_batch)
+    return (max(batch, block - block % batch) if block else auto_block), batch
+
+
 class ModelInput:
     """The model's input read from an ``.h5mu`` a block of cells at a time.
 
@@ -229,15 +239,10 @@ def write_outputs(model, data_path: str | os.PathLike, out_path: str | os.PathLi
         (``block`` is rounded down to a multiple of ``batch_size``).
     """
     layers = layer_names(model)
-    auto_block, auto_batch = block_cells(model, layers, memory_mb)
-    batch = batch_size or (min(auto_batch, block) if block else auto_batch)
-    block = max(batch, (block - block % batch)) if block else auto_block
+    block, batch = block_sizes(model, layers, memory_mb, block, batch_size)
     source = str(data_path)
     with H5muRows(data_path) as reader:
-        if model.batch_key not in reader.obs:
-            raise InputError(source, f"obs['{model.batch_key}']", "batch column not found",
-                             "add the sample column the model was trained with")
-        model_input = ModelInput(model, reader, source)
+        model_input = ModelInput(model, reader, source)  # checks the batch column, samples and features
         n = reader.n_obs
         log.info("outputs of %d cells in blocks of %d (forward passes of %d)", n, block, batch)
 

@@ -26,7 +26,7 @@ import pandas as pd
 
 from ..data.h5_layers import write_h5mu_in_chunks
 from ..data.h5mu_rows import H5muRows
-from ..outputs import DEFAULT_MEMORY_MB, ModelInput, block_cells, compute_block
+from ..outputs import DEFAULT_MEMORY_MB, ModelInput, block_sizes, compute_block
 from ..status import mark_ok
 from ..utils import dense
 
@@ -92,10 +92,7 @@ def write_heldout_predictions(model, data_path: str | os.PathLike, heldout_mask:
         Memory for one block (sets the block size); ``block`` overrides it.
     """
     layers = _layers(model)
-    auto_block, batch = block_cells(model, {m: names + ["X"] for m, names in layers.items()}, memory_mb)
-    block = max(1, block or auto_block)
-    batch = min(batch, block)
-    block -= block % batch
+    block, batch = block_sizes(model, {m: names + ["X"] for m, names in layers.items()}, memory_mb, block)
     with H5muRows(data_path) as reader:
         model_input = ModelInput(model, reader, str(data_path))
         rows_all = np.flatnonzero(np.asarray(heldout_mask, dtype=bool))
