@@ -176,7 +176,8 @@ def critical_path(frame: pd.DataFrame) -> float:
     after_training = max(embeddings + job("scib") + worst("figure_scib"),
                          mima + worst("classification") + worst("figure_classification"),
                          job("train_mima") + job("mima_outputs") + job("umap") + worst("figure_umap"),
-                         fold_chain + job("translation_tables") + worst("figure_translation"))
+                         fold_chain + job("translation_tables") + job("translation_map_values")
+                         + worst("figure_translation"))
     start = sum(job(name) for name in ("raw_dataset", "prepare", "folds")) + worst("download_") + worst("standin_")
     return start + after_training
 

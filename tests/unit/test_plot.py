@@ -10,10 +10,9 @@ from matplotlib.image import imread
 
 from mima.errors import InputError
 from mima.plot.embedding_figures import rgb_tissue_figure, umap_figure
-from mima.plot.maps import choose_features, match_feature
+from mima.figure_choices import choose_features, choose_samples, match_feature
 from mima.plot.metric_figures import (classification_summary, failed_methods, scib_scatter_figure, scib_scores)
 from mima.plot.style import MISSING_COLOUR, category_colours, save_figure
-from mima.plot.tissue import choose_samples
 from mima.plot.umap import rgb_from_coordinates, umap_coordinates
 
 
@@ -132,13 +131,13 @@ def test_mz_feature_matches_the_nearest_mass_within_tolerance():
 
 
 def test_default_translation_feature_is_the_best_translated():
-    translations = {"rna": {"msi": pd.DataFrame(np.zeros((2, 3)), columns=["g1", "g2", "g3"])}}
+    features = {"rna": ["g1", "g2", "g3"]}
     r2 = pd.DataFrame({"method": "mima", "metric": "r2", "target": "rna", "source": "msi",
                        "feature": ["g1", "g2", "g3"], "value": [0.1, 0.8, 0.3]})
-    chosen = choose_features([], translations, r2, "s1", ["s1"])
+    chosen = choose_features([], features, r2, "s1", ["s1"])
     assert chosen == [{"modality": "rna", "feature": "g2", "sample": "s1"}]
     with pytest.raises(InputError, match=r"figures.features\[0\].sample"):
-        choose_features([{"modality": "rna", "feature": "g1", "sample": "nowhere"}], translations, r2, "s1", ["s1"])
+        choose_features([{"modality": "rna", "feature": "g1", "sample": "nowhere"}], features, r2, "s1", ["s1"])
 
 
 def test_tissue_samples_default_and_unknown():

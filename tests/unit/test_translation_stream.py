@@ -11,6 +11,7 @@ import pytest
 import scipy.sparse as sp
 
 from mima.data.atomic_write import write_h5mu_atomic
+from mima.evaluate.heldout import heldout_scores
 from mima.evaluate.translation import feature_correlations
 from mima.evaluate.translation_stream import FeatureAgreement
 from mima.evaluate.translation_tables import translation_tables, translation_tables_from_files
@@ -62,8 +63,8 @@ def test_streaming_tables_equal_the_in_memory_tables(tmp_path, block):
     write_h5mu_atomic(data, data_path)
     paths = {}
     for fold, predictions in heldout.items():
-        paths[fold] = str(tmp_path / f"heldout_{fold}.h5mu")
-        write_h5mu_atomic(predictions, paths[fold])
+        paths[fold] = str(tmp_path / f"heldout_scores_{fold}.h5mu")
+        write_h5mu_atomic(heldout_scores(predictions), paths[fold])
     got = translation_tables_from_files("toy", data_path, folds, paths, representation, knn=4, block=block)
     mse, r2, per_cell = expected
     pd.testing.assert_frame_equal(got[2], per_cell)  # per-cell MSEs: the same operations on the same rows
@@ -85,3 +86,33 @@ def test_feature_agreement_over_blocks_equals_one_pass():
     got, expected = agreement.result(), feature_correlations(true, pred)
     np.testing.assert_allclose(got.drop(columns="feature").to_numpy(), expected.drop(columns="feature").to_numpy(),
                                rtol=RTOL, equal_nan=True)
+
+
+def test_scores_of_other_cells_are_refused(tmp_path):
+    data, folds, heldout, representation = toy()
+    data_path = tmp_path / "prepared.h5mu"
+    write_h5mu_atomic(data, data_path)
+    paths = {}
+    for fold, predictions in heldout.items():
+        paths[fold] = str(tmp_path / f"heldout_scores_{fold}.h5mu")
+        write_h5mu_atomic(heldout_scores(predictions), paths[fold])
+    paths[0], paths[1] = paths[1], paths[0]
+    with pytest.raises(ValueError, match="not fold 0's held-out cells.*rerun predict_mima_fold"):
+        translation_tables_from_files("toy", data_path, folds, paths, representation, knn=4)
+
+
+def test_merged_agreement_equals_one_pass():
+    rng = np.random.default_rng(2)
+    true = rng.normal(50.0, 2.0, (90, 4))
+    pred = true + rng.normal(0, 0.5, true.shape)
+    parts = []
+    for rows in (slice(0, 31), slice(31, 32), slice(32, 90)):
+        part = FeatureAgreement(4)
+        part.update(true[rows], pred[rows])
+        parts.append(FeatureAgreement.from_columns(pd.DataFrame(part.columns("_x")), part.n, "_x"))
+    merged = FeatureAgreement(4)
+    for part in parts:
+        merged.merge(part)
+    expected = feature_correlations(true, pred)
+    np.testing.assert_allclose(merged.result().drop(columns="feature").to_numpy(),
+                               expected.drop(columns="feature").to_numpy(), rtol=RTOL)

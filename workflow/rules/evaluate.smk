@@ -31,7 +31,7 @@ rule predict_mima_fold:
         folds=f"{RESULTS}/{{dataset}}/folds.tsv",
         model=f"{RESULTS}/{{dataset}}/mima/cv/{{fold}}/model",
     output:
-        f"{RESULTS}/{{dataset}}/mima/cv/{{fold}}/heldout.h5mu",
+        f"{RESULTS}/{{dataset}}/mima/cv/{{fold}}/heldout_scores.h5mu",
     log:
         f"{LOGS}/predict_mima_fold_{{fold}}.log",
     benchmark:
@@ -50,7 +50,7 @@ rule translation_tables:
     input:
         data=f"{RESULTS}/{{dataset}}/prepared.h5mu",
         folds=f"{RESULTS}/{{dataset}}/folds.tsv",
-        heldout=lambda w: list(fold_files(w.dataset, "heldout.h5mu").values()),
+        scores=lambda w: list(fold_files(w.dataset, "heldout_scores.h5mu").values()),
         pca=f"{RESULTS}/{{dataset}}/embeddings/pca.h5ad",
     output:
         mse=report(
@@ -81,8 +81,8 @@ rule translation_tables:
     params:
         settings=lambda w: canonical(DATASETS[w.dataset]["evaluation"]["translation"]),
         unlabelled=lambda w: DATASETS[w.dataset]["evaluation"]["scib"].get("unlabelled", []),
-        # the fold of each input.heldout, in order
-        folds=lambda w: list(fold_files(w.dataset, "heldout.h5mu")),
+        # the fold of each input.scores, in order
+        folds=lambda w: list(fold_files(w.dataset, "heldout_scores.h5mu")),
     script:
         "../scripts/translation_tables.py"
 

@@ -94,11 +94,36 @@ rule figure_tissue_poe_4cv:
         "../scripts/figure_tissue_poe_4cv.py"
 
 
+rule translation_map_values:
+    input:
+        data=f"{RESULTS}/{{dataset}}/prepared.h5mu",
+        folds=f"{RESULTS}/{{dataset}}/folds.tsv",
+        models=lambda w: list(fold_files(w.dataset, "model").values()),
+        r2=f"{RESULTS}/{{dataset}}/tables/translation_r2.tsv",
+    output:
+        f"{RESULTS}/{{dataset}}/translation/map_values.tsv.gz",
+    log:
+        f"{LOGS}/translation_map_values.log",
+    benchmark:
+        f"{BENCHMARKS}/translation_map_values.tsv"
+    conda:
+        "../../envs/mima.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        settings=figure_params,
+        # the fold of each input.models, in order
+        folds=lambda w: list(fold_files(w.dataset, "model")),
+    script:
+        "../scripts/translation_map_values.py"
+
+
 rule figure_translation_maps:
     input:
         data=f"{RESULTS}/{{dataset}}/prepared.h5mu",
-        heldout=lambda w: list(fold_files(w.dataset, "heldout.h5mu").values()),
-        r2=f"{RESULTS}/{{dataset}}/tables/translation_r2.tsv",
+        values=f"{RESULTS}/{{dataset}}/translation/map_values.tsv.gz",
     output:
         **figure_output("translation_maps", "translation_maps", "Tissue"),
     log:
@@ -110,10 +135,6 @@ rule figure_translation_maps:
     resources:
         mem_mb=4000,
         runtime=10,
-    params:
-        settings=figure_params,
-        # the fold of each input.heldout, in order
-        folds=lambda w: list(fold_files(w.dataset, "heldout.h5mu")),
     script:
         "../scripts/figure_translation_maps.py"
 

@@ -7,7 +7,7 @@ import anndata as ad
 
 from mima.plot.embedding_figures import failed_figure, rgb_tissue_figure
 from mima.plot.style import save_figure
-from mima.plot.tissue import choose_samples
+from mima.figure_choices import choose_samples
 from mima.utils import log_to
 
 log_to(snakemake.log[0])

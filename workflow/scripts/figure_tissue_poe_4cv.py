@@ -8,7 +8,7 @@ import pandas as pd
 
 from mima.plot.embedding_figures import poe_predictions_figure
 from mima.plot.style import save_figure
-from mima.plot.tissue import choose_samples
+from mima.figure_choices import choose_samples
 from mima.utils import log_to
 
 log_to(snakemake.log[0])

@@ -1,5 +1,6 @@
-"""Rule predict_mima_fold: translations and reconstructions of one fold's
-held-out cells, on the evaluation features, a block of cells at a time."""
+"""Rule predict_mima_fold: the held-out scores of one fold (each held-out
+cell's translation and reconstruction MSEs, per-feature agreement), from
+predictions computed a block of cells at a time and never stored."""
 
 import _workflow_library  # noqa: F401
 
@@ -10,7 +11,7 @@ from mima.api import MIMA
 from mima.data.atomic_write import write_h5mu_atomic
 from mima.data.folds import fold_masks, read_folds
 from mima.data.h5mu_rows import H5muRows
-from mima.evaluate.heldout import write_heldout_predictions
+from mima.evaluate.heldout import write_heldout_scores
 from mima.outputs import failed_outputs_from_file
 from mima.status import read_failure
 from mima.utils import log_to
@@ -25,4 +26,4 @@ failure = read_failure(snakemake.input.model)
 if failure is not None:
     write_h5mu_atomic(failed_outputs_from_file(snakemake.input.data, failure, rows=heldout_mask), snakemake.output[0])
 else:
-    write_heldout_predictions(MIMA.load(snakemake.input.model), snakemake.input.data, heldout_mask, snakemake.output[0])
+    write_heldout_scores(MIMA.load(snakemake.input.model), snakemake.input.data, heldout_mask, snakemake.output[0])

@@ -18,8 +18,8 @@ from mima.utils import log_to
 log_to(snakemake.log[0])
 threadpool_limits(snakemake.threads)
 folds = read_folds(snakemake.input.folds)
-# params.folds: the fold of each held-out file, in the order of input.heldout
-heldout = dict(zip(snakemake.params.folds, snakemake.input.heldout, strict=True))
+# params.folds: the fold of each held-out scores file, in the order of input.scores
+scores = dict(zip(snakemake.params.folds, snakemake.input.scores, strict=True))
 pca = ad.read_h5ad(snakemake.input.pca)
 representation = {}
 with H5muRows(snakemake.input.data) as data:
@@ -28,10 +28,10 @@ with H5muRows(snakemake.input.data) as data:
         representation[m] = (pca.obsm[key] if key in pca.obsm
                              else pca_embedding(data.rows(m, np.arange(data.n_obs)), 50, 0))
 failed = {}
-for fold, path in heldout.items():
-    with H5muRows(path) as predictions:
-        if str(predictions.uns.get("status", OK)) != OK:
-            failed[fold] = str(predictions.uns.get("reason", ""))
+for fold, path in scores.items():
+    with H5muRows(path) as fold_scores:
+        if str(fold_scores.uns.get("status", OK)) != OK:
+            failed[fold] = str(fold_scores.uns.get("reason", ""))
 settings = snakemake.params.settings
 if failed:  # a fold's MIMA failed: the tables say so instead of holding partial numbers
     fold, why = sorted(failed.items())[0]
@@ -41,7 +41,7 @@ if failed:  # a fold's MIMA failed: the tables say so instead of holding partial
     pd.DataFrame([dict(row, feature="")]).to_csv(snakemake.output.r2, sep="\t", index=False)
     pd.DataFrame(columns=["cell", "fold", "source", "target"]).to_csv(snakemake.output.per_cell, sep="\t", index=False)
 else:
-    mse, r2, per_cell = translation_tables_from_files(snakemake.wildcards.dataset, snakemake.input.data, folds, heldout,
+    mse, r2, per_cell = translation_tables_from_files(snakemake.wildcards.dataset, snakemake.input.data, folds, scores,
                                                       representation, knn=settings.get("knn", 15),
                                                       unlabelled=tuple(snakemake.params.unlabelled))
     mse, r2 = mse.assign(**row_status()), r2.assign(**row_status())

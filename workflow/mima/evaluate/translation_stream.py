@@ -47,30 +47,66 @@ class FeatureAgreement:
         self.min_true, self.max_true = np.full(d, np.inf), np.full(d, -np.inf)
         self.min_pred, self.max_pred = np.full(d, np.inf), np.full(d, -np.inf)
 
+    #: the per-feature arrays of the state (with ``n``, all of it)
+    STATE = ("mean_true", "mean_pred", "ss_true", "ss_pred", "cross", "ss_res",
+             "min_true", "max_true", "min_pred", "max_pred")
+
     def update(self, true, predicted) -> None:
         """Add a block of cells (cells × features, dense or sparse)."""
         t, p = dense(true, np.float64), dense(predicted, np.float64)
         if t.shape != p.shape or t.shape[1:] != self.mean_true.shape:
             raise ValueError(f"true {t.shape} and predicted {p.shape} must both be cells × {self.mean_true.size}")
-        nb = t.shape[0]
+        if t.shape[0] == 0:
+            return
+        block = FeatureAgreement(t.shape[1])
+        block.n = t.shape[0]
+        block.mean_true, block.mean_pred = t.mean(axis=0), p.mean(axis=0)
+        tc, pc = t - block.mean_true, p - block.mean_pred
+        block.ss_true, block.ss_pred, block.cross = (tc ** 2).sum(axis=0), (pc ** 2).sum(axis=0), (tc * pc).sum(axis=0)
+        block.ss_res = ((t - p) ** 2).sum(axis=0)
+        block.min_true, block.max_true = t.min(axis=0), t.max(axis=0)
+        block.min_pred, block.max_pred = p.min(axis=0), p.max(axis=0)
+        self.merge(block)
+
+    def merge(self, other: "FeatureAgreement") -> None:
+        """Add the cells another accumulator has seen (Chan, Golub & LeVeque's
+        pairwise update: no raw moments, no cancellation)."""
+        if other.mean_true.shape != self.mean_true.shape:
+            raise ValueError(f"cannot merge agreement over {other.mean_true.size} features into "
+                             f"{self.mean_true.size}")
+        nb = other.n
         if nb == 0:
             return
-        mean_t, mean_p = t.mean(axis=0), p.mean(axis=0)
-        tc, pc = t - mean_t, p - mean_p
         n = self.n + nb
-        delta_t, delta_p = mean_t - self.mean_true, mean_p - self.mean_pred
+        delta_t, delta_p = other.mean_true - self.mean_true, other.mean_pred - self.mean_pred
         weight = self.n * nb / n
-        self.ss_true += (tc ** 2).sum(axis=0) + delta_t ** 2 * weight
-        self.ss_pred += (pc ** 2).sum(axis=0) + delta_p ** 2 * weight
-        self.cross += (tc * pc).sum(axis=0) + delta_t * delta_p * weight
-        self.ss_res += ((t - p) ** 2).sum(axis=0)
+        self.ss_true += other.ss_true + delta_t ** 2 * weight
+        self.ss_pred += other.ss_pred + delta_p ** 2 * weight
+        self.cross += other.cross + delta_t * delta_p * weight
+        self.ss_res += other.ss_res
         self.mean_true += delta_t * (nb / n)
         self.mean_pred += delta_p * (nb / n)
-        np.minimum(self.min_true, t.min(axis=0), out=self.min_true)
-        np.maximum(self.max_true, t.max(axis=0), out=self.max_true)
-        np.minimum(self.min_pred, p.min(axis=0), out=self.min_pred)
-        np.maximum(self.max_pred, p.max(axis=0), out=self.max_pred)
+        np.minimum(self.min_true, other.min_true, out=self.min_true)
+        np.maximum(self.max_true, other.max_true, out=self.max_true)
+        np.minimum(self.min_pred, other.min_pred, out=self.min_pred)
+        np.maximum(self.max_pred, other.max_pred, out=self.max_pred)
         self.n = n
+
+    def columns(self, suffix: str = "") -> dict[str, np.ndarray]:
+        """The per-feature state as ``{<array><suffix>: values}`` (a table's
+        columns, one row per feature); ``n`` is the number of cells seen."""
+        return {f"{name}{suffix}": getattr(self, name).copy() for name in self.STATE}
+
+    @classmethod
+    def from_columns(cls, table, n: int, suffix: str = "") -> "FeatureAgreement":
+        """The accumulator whose :meth:`columns` (with ``suffix``) ``table``
+        holds, having seen ``n`` cells."""
+        state = {name: np.asarray(table[f"{name}{suffix}"], dtype=np.float64) for name in cls.STATE}
+        agreement = cls(state["mean_true"].size)
+        for name, values in state.items():
+            setattr(agreement, name, values.copy())
+        agreement.n = int(n)
+        return agreement
 
     def result(self, features=None) -> pd.DataFrame:
         """Columns ``feature, pearson_r, r2, r2_score`` (as

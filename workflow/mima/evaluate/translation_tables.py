@@ -1,5 +1,7 @@
 """The translation tables of one dataset (DESIGN §2, §4), from the held-out
-predictions of the per-fold MIMA models.
+4CV evaluation of the per-fold MIMA models (in memory: their predictions,
+:func:`translation_tables`; in the pipeline: their held-out scores,
+:func:`translation_tables_from_files`).
 
 ``tables/translation_mse.tsv`` — columns ``dataset, method, embedding,
 source, target, fold, metric, value``: per fold and over all held-out cells
@@ -106,20 +108,24 @@ def _block_rows(n_features: int, knn: int, memory_mb: float) -> int:
     return max(1, int(memory_mb * 2**20) // max(1, 8 * n_features * (knn + 8)))
 
 
-def translation_tables_from_files(dataset: str, data_path, folds: pd.DataFrame, heldout_paths: dict[int, str],
+def translation_tables_from_files(dataset: str, data_path, folds: pd.DataFrame, scores_paths: dict[int, str],
                                   source_representation: dict[str, np.ndarray], knn: int = 15,
                                   unlabelled: tuple[str, ...] = ("unlabelled", "other"), memory_mb: float = 512,
                                   block: int | None = None):
-    """:func:`translation_tables` computed from the files a block of cells
-    at a time (:mod:`mima.evaluate.translation_stream`): memory bounded by
+    """:func:`translation_tables` from the files, a block of cells at a time
+    (:mod:`mima.evaluate.translation_stream`): memory bounded by
     ``memory_mb`` (or ``block`` held-out cells) whatever the number of cells.
+
+    MIMA's per-cell MSEs and per-feature agreement come from each fold's
+    held-out scores; the true values, centroids and the kNN baseline from
+    the prepared dataset.
 
     Parameters
     ----------
     data_path
         The prepared dataset (``.h5mu``); only blocks of rows are read.
-    heldout_paths
-        ``{fold: held-out predictions file}`` (:func:`mima.evaluate.heldout.write_heldout_predictions`).
+    scores_paths
+        ``{fold: held-out scores file}`` (:func:`mima.evaluate.heldout.write_heldout_scores`).
     Others
         As for :func:`translation_tables`.
 
@@ -133,10 +139,16 @@ def translation_tables_from_files(dataset: str, data_path, folds: pd.DataFrame, 
     from .translation import per_cell_mse, summarise
     from sklearn.neighbors import NearestNeighbors
 
+    scores = {fold: md.read_h5mu(path) for fold, path in sorted(scores_paths.items())}
     mse_frames, r2_frames, per_cell_frames = [], [], []
     with H5muRows(data_path) as data:
         fold_of = cell_folds(folds, data.obs_names)
         labels = data.obs["label"].astype(str).to_numpy() if "label" in data.obs else np.full(data.n_obs, None)
+        for fold, fold_scores in scores.items():
+            expected = data.obs_names[fold_of == fold]
+            if not fold_scores.obs_names.equals(expected):
+                raise ValueError(f"{scores_paths[fold]}: its cells are not fold {fold}'s held-out cells of "
+                                 f"{data_path} in order: rerun predict_mima_fold")
         for target in data.mod:
             hvf = data.var(target)["hvf"].to_numpy(dtype=bool)
             d = int(hvf.sum())
@@ -152,7 +164,14 @@ def translation_tables_from_files(dataset: str, data_path, folds: pd.DataFrame, 
             for source in (m for m in data.mod if m != target):
                 pooled = {"mima": FeatureAgreement(d), "knn_baseline": FeatureAgreement(d)}
                 pair_frames = []
-                for fold, path in sorted(heldout_paths.items()):
+                for fold, fold_scores in scores.items():
+                    target_scores = fold_scores.mod[target]
+                    features = list(target_scores.var_names)
+                    if len(features) != d:
+                        raise ValueError(f"{scores_paths[fold]}: {len(features)} evaluation features of {target}, "
+                                         f"the dataset has {d}: rerun predict_mima_fold")
+                    pooled["mima"].merge(FeatureAgreement.from_columns(target_scores.var, target_scores.n_obs,
+                                                                       f"_from_{source}"))
                     heldout_index = np.flatnonzero(fold_of == fold)
                     train_index = np.flatnonzero(fold_of != fold)
                     representation = source_representation[source]
@@ -162,28 +181,20 @@ def translation_tables_from_files(dataset: str, data_path, folds: pd.DataFrame, 
                     search = NearestNeighbors(n_neighbors=knn, metric="euclidean").fit(representation[train_index])
                     neighbours = train_index[search.kneighbors(representation[heldout_index], return_distance=False)]
                     rows_frames = []
-                    with H5muRows(path) as predictions:
-                        features = list(predictions.var(target).index)
-                        for start in range(0, heldout_index.size, size):
-                            local = np.arange(start, min(start + size, heldout_index.size))
-                            rows = heldout_index[local]
-                            true = dense(predictions.rows(target, local, "X"), np.float64)
-                            own = values(rows).astype(np.float64)
-                            if not np.allclose(own, true, rtol=1e-5, atol=1e-6, equal_nan=True):
-                                raise ValueError(f"{path}: true values differ from the dataset's at fold {fold}: "
-                                                 "rows misaligned or a different feature space")
-                            translated = predictions.rows(target, local, f"translated_from_{source}")
-                            same, different = centroids.centroids(rows, own)
-                            knn_prediction = knn_block(neighbours[local], values)
-                            rows_frames.append(pd.DataFrame({
-                                "cell": np.asarray(data.obs_names[rows]),
-                                "translation": per_cell_mse(true, translated),
-                                "reconstruction": per_cell_mse(true, predictions.rows(target, local, "reconstructed")),
-                                "same_centroid": per_cell_mse(true, same),
-                                "different_centroid": per_cell_mse(true, different),
-                                "knn_baseline": per_cell_mse(true, knn_prediction)}))
-                            pooled["mima"].update(true, translated)
-                            pooled["knn_baseline"].update(true, knn_prediction)
+                    for start in range(0, heldout_index.size, size):
+                        local = np.arange(start, min(start + size, heldout_index.size))
+                        rows = heldout_index[local]
+                        own = values(rows).astype(np.float64)
+                        same, different = centroids.centroids(rows, own)
+                        knn_prediction = knn_block(neighbours[local], values)
+                        rows_frames.append(pd.DataFrame({
+                            "cell": np.asarray(data.obs_names[rows]),
+                            "translation": target_scores.obs[f"translation_mse_from_{source}"].to_numpy()[local],
+                            "reconstruction": target_scores.obs["reconstruction_mse"].to_numpy()[local],
+                            "same_centroid": per_cell_mse(own, same),
+                            "different_centroid": per_cell_mse(own, different),
+                            "knn_baseline": per_cell_mse(own, knn_prediction)}))
+                        pooled["knn_baseline"].update(own, knn_prediction)
                     per_cell = pd.concat(rows_frames, ignore_index=True)
                     per_cell.insert(0, "fold", fold)
                     pair_frames.append(per_cell.assign(source=source, target=target))

@@ -67,27 +67,6 @@ def on_tissue(ax, xy: np.ndarray) -> None:
         ax.invert_yaxis()
 
 
-def choose_samples(batches, configured: list[str] | None, n_default: int = 2, source: str = "config.yaml") -> list[str]:
-    """The samples the tissue panels show: the configured ones, else the
-    first ``n_default`` in order of appearance.
-
-    Raises
-    ------
-    mima.errors.InputError
-        A configured sample is not in the data.
-    """
-    from ..errors import InputError
-
-    present = list(dict.fromkeys(pd.Series(batches).astype(str)))
-    if not configured:
-        return present[:n_default]
-    unknown = [s for s in configured if s not in present]
-    if unknown:
-        raise InputError(source, "figures.samples", f"sample {unknown[0]!r} is not in the data",
-                         f"use one of {', '.join(present[:10])}")
-    return list(configured)
-
-
 def _frame(ax, title: str) -> None:
     ax.set_title(title)
     ax.set_xticks([])

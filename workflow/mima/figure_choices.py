@@ -1,35 +1,36 @@
-"""Data of the translation maps (DESIGN §5): which features are drawn, and
-their held-out 4CV translations gathered over the folds."""
+"""Which samples and features the figures show, chosen from the config
+and the data (no drawing here: the jobs that compute a figure's values
+import it without matplotlib)."""
 
 from __future__ import annotations
 
 import re
 
-import mudata as md
-import numpy as np
 import pandas as pd
 
-from ..errors import InputError
-from ..utils import dense
+from .errors import InputError
 
 #: a configured m/z matches a feature whose name holds a number this close
 MZ_TOLERANCE = 0.01
 
 
-def heldout_translations(heldout: dict[int, md.MuData], target: str) -> dict[str, pd.DataFrame]:
-    """Every held-out cell's translation into ``target``, per source
-    modality (cells × evaluation features), gathered over the folds."""
-    pieces: dict[str, list[pd.DataFrame]] = {}
-    for fold in sorted(heldout):
-        adata = heldout[fold].mod.get(target)
-        if adata is None:
-            continue
-        for layer in adata.layers:
-            if layer.startswith("translated_from_"):
-                source = layer.removeprefix("translated_from_")
-                pieces.setdefault(source, []).append(
-                    pd.DataFrame(dense(adata.layers[layer], np.float64), index=adata.obs_names, columns=adata.var_names))
-    return {source: pd.concat(frames) for source, frames in pieces.items()}
+def choose_samples(batches, configured: list[str] | None, n_default: int = 2, source: str = "config.yaml") -> list[str]:
+    """The samples the tissue panels show: the configured ones, else the
+    first ``n_default`` in order of appearance.
+
+    Raises
+    ------
+    mima.errors.InputError
+        A configured sample is not in the data.
+    """
+    present = list(dict.fromkeys(pd.Series(batches).astype(str)))
+    if not configured:
+        return present[:n_default]
+    unknown = [s for s in configured if s not in present]
+    if unknown:
+        raise InputError(source, "figures.samples", f"sample {unknown[0]!r} is not in the data",
+                         f"use one of {', '.join(present[:10])}")
+    return list(configured)
 
 
 def match_feature(names, wanted: str, source: str, field: str) -> str:
@@ -62,7 +63,7 @@ def match_feature(names, wanted: str, source: str, field: str) -> str:
                      f"name one of the HVF features, e.g. {', '.join(names[:5])}")
 
 
-def choose_features(configured: list[dict], translations: dict[str, dict[str, pd.DataFrame]], r2: pd.DataFrame,
+def choose_features(configured: list[dict], evaluation_features: dict[str, list[str]], r2: pd.DataFrame,
                     default_sample: str, samples_present, source: str = "config.yaml") -> list[dict]:
     """The features the translation maps show.
 
@@ -72,8 +73,8 @@ def choose_features(configured: list[dict], translations: dict[str, dict[str, pd
         ``figures.features`` entries ``{modality, feature, sample}`` (sample
         optional); empty: per target modality, the feature MIMA translates
         best (highest mean r² over sources), on ``default_sample``.
-    translations
-        ``{target: {source: cells × features}}`` from :func:`heldout_translations`.
+    evaluation_features
+        ``{target: its evaluation features}`` of every translated modality.
     r2
         The ``translation_r2`` table.
     default_sample
@@ -92,10 +93,10 @@ def choose_features(configured: list[dict], translations: dict[str, dict[str, pd
         for i, entry in enumerate(configured):
             field = f"figures.features[{i}]"
             modality = entry["modality"]
-            if modality not in translations:
+            if modality not in evaluation_features:
                 raise InputError(source, f"{field}.modality", f"{modality!r} is not a translated modality",
-                                 f"use one of {', '.join(sorted(translations))}")
-            names = next(iter(translations[modality].values())).columns
+                                 f"use one of {', '.join(sorted(evaluation_features))}")
+            names = evaluation_features[modality]
             feature = match_feature(names, str(entry["feature"]), source, f"{field}.feature")
             sample = entry.get("sample", default_sample)
             if sample not in present:
@@ -104,10 +105,10 @@ def choose_features(configured: list[dict], translations: dict[str, dict[str, pd
             chosen.append({"modality": modality, "feature": feature, "sample": sample})
         return chosen
     mima = r2[(r2["method"] == "mima") & (r2["metric"] == "r2")] if "method" in r2 else r2.iloc[0:0]
-    for modality in translations:
+    for modality, names in evaluation_features.items():
         part = mima[mima["target"] == modality]
         if part.empty:
-            feature = str(next(iter(translations[modality].values())).columns[0])
+            feature = str(names[0])
         else:
             feature = str(part.groupby("feature")["value"].mean().idxmax())
         chosen.append({"modality": modality, "feature": feature, "sample": default_sample})
