@@ -55,16 +55,22 @@ def toy(n=103, seed=0):
     return data, folds, heldout, representation
 
 
-@pytest.mark.parametrize("block", [7, 1000])
-def test_streaming_tables_equal_the_in_memory_tables(tmp_path, block):
-    data, folds, heldout, representation = toy()
-    expected = translation_tables("toy", data, folds, heldout, representation, knn=4)
+def write_files(tmp_path, data, heldout):
+    """The prepared dataset and each fold's held-out scores on disk: (data path, {fold: scores path})."""
     data_path = tmp_path / "prepared.h5mu"
     write_h5mu_atomic(data, data_path)
     paths = {}
     for fold, predictions in heldout.items():
         paths[fold] = str(tmp_path / f"heldout_scores_{fold}.h5mu")
         write_h5mu_atomic(heldout_scores(predictions), paths[fold])
+    return data_path, paths
+
+
+@pytest.mark.parametrize("block", [7, 1000])
+def test_streaming_tables_equal_the_in_memory_tables(tmp_path, block):
+    data, folds, heldout, representation = toy()
+    expected = translation_tables("toy", data, folds, heldout, representation, knn=4)
+    data_path, paths = write_files(tmp_path, data, heldout)
     got = translation_tables_from_files("toy", data_path, folds, paths, representation, knn=4, block=block)
     mse, r2, per_cell = expected
     pd.testing.assert_frame_equal(got[2], per_cell)  # per-cell MSEs: the same operations on the same rows
@@ -90,12 +96,7 @@ def test_feature_agreement_over_blocks_equals_one_pass():
 
 def test_scores_of_other_cells_are_refused(tmp_path):
     data, folds, heldout, representation = toy()
-    data_path = tmp_path / "prepared.h5mu"
-    write_h5mu_atomic(data, data_path)
-    paths = {}
-    for fold, predictions in heldout.items():
-        paths[fold] = str(tmp_path / f"heldout_scores_{fold}.h5mu")
-        write_h5mu_atomic(heldout_scores(predictions), paths[fold])
+    data_path, paths = write_files(tmp_path, data, heldout)
     paths[0], paths[1] = paths[1], paths[0]
     with pytest.raises(ValueError, match="not fold 0's held-out cells.*rerun predict_mima_fold"):
         translation_tables_from_files("toy", data_path, folds, paths, representation, knn=4)
