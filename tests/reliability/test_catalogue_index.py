@@ -56,6 +56,10 @@ CATALOGUE = {
         ("tests/unit/test_download.py", "test_zenodo_wrong_configured_name_lists_the_record_and_leaves_nothing")],
     "modality named in config absent from the file": [
         (CATALOGUE_FILE, "test_modality_named_in_config_absent_from_the_h5mu")],
+    "long jobs log their progress (scvi-tools epochs, MOFA+ iterations, downloads)": [
+        ("tests/unit/test_methods_scvi.py", "test_training_logs_its_epochs_as_progress"),
+        ("tests/unit/test_methods_classic.py", "test_mofa_logs_its_iterations_as_progress"),
+        ("tests/unit/test_progress.py", "test_a_download_logs_its_size_when_done")],
     # faults
     "MIMA training killed mid-run resumes and ends like an uninterrupted run": [
         (FAULTS_FILE, "test_killed_training_resumes_from_its_checkpoint_and_ends_like_an_uninterrupted_run"),

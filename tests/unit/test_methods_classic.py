@@ -4,6 +4,8 @@ property per method that shows it does its job."""
 
 from __future__ import annotations
 
+import logging
+import re
 import subprocess
 import sys
 import warnings
@@ -305,3 +307,11 @@ def test_mofa_single_group_option(datasets):
     assert out["mofa"].shape == (datasets("sim").n_obs, 3)
     with pytest.raises(InputError, match="groups"):
         mofa.run(datasets("sim"), MODALITIES, {"groups": "donor"}, SEED, 1)
+
+
+def test_mofa_logs_its_iterations_as_progress(datasets, caplog):
+    caplog.set_level(logging.INFO, logger="mima.methods.mofa")
+    mofa.run(datasets("sim"), MODALITIES, {"n_factors": 3, "iterations": 5, "groups": "none"}, SEED, 1)
+    lines = [r.getMessage() for r in caplog.records if r.name == "mima.methods.mofa"]
+    assert any(re.match(r"training mofa: [1-5] of 5 iterations \(\d+ s\)", line) for line in lines), lines
+    assert any(line.startswith("trained mofa: ") for line in lines), lines

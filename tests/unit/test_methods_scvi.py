@@ -6,6 +6,7 @@ contract, not the fit."""
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import sys
 
@@ -378,3 +379,16 @@ def test_count_likelihood_without_counts_is_an_input_error(spatial):
         scvi.run(spatial, ["morphology"], {"max_epochs": 1, "likelihood": {"morphology": "nb"}}, SEED, 1)
     with pytest.raises(InputError, match="not an scVI likelihood"):
         scvi.run(spatial, ["rna"], {"max_epochs": 1, "likelihood": {"rna": "gamma"}}, SEED, 1)
+
+
+def test_training_logs_its_epochs_as_progress(spatial, caplog):
+    """A long scvi-tools training is not silent: the epochs reach the log
+    (the last one always; others at most every 30 s), with the loss."""
+    from mima.methods import scvi
+
+    caplog.set_level(logging.INFO, logger="mima.methods")
+    scvi.run(spatial, ["msi"], {"max_epochs": 2, "n_latent": 4}, SEED, 1)
+    lines = [r.getMessage() for r in caplog.records if r.name == "mima.methods.scvi_msi"]
+    assert any(re.fullmatch(r"training scvi_msi: 2 of 2 epochs \(\d+ s\), train loss [-\d.e+]+", line)
+               for line in lines), lines
+    assert any(line.startswith("trained scvi_msi: 2 epochs") for line in lines), lines

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,8 +28,10 @@ from urllib.request import Request, url2pathname, urlopen
 
 from mima.errors import InputError
 
+from ..progress import ProgressLog
 from .checksum_lock import read_lock_file, record_sha256
 
+log = logging.getLogger(__name__)
 _CHUNK = 1 << 20
 _URL_FIX = "check the URL / data_mirror in config.yaml, then re-run"
 _RETRY_FIX = "re-run the download (the partial file was deleted); check the network or the mirror"
@@ -200,12 +203,16 @@ def _fetch(url: str, dest: Path, part: Path, timeout: float) -> dict[str, str]:
     received = 0
     try:
         source, expected_size = _open_source(url, timeout)
+        progress = ProgressLog(log, f"downloading {dest.name}", None if expected_size is None
+                               else round(expected_size / 2**20, 1), "MB")
         with source, open(part, "wb") as sink:
             while chunk := source.read(_CHUNK):
                 sink.write(chunk)
                 received += len(chunk)
                 for digest in hashes.values():
                     digest.update(chunk)
+                progress.step(round(received / 2**20, 1))
+        progress.step(round(received / 2**20, 1), last=True)
     except HTTPError as error:
         raise DownloadError(url, dest, f"HTTP error {error.code} ({error.reason})", _URL_FIX) from error
     except (http.client.IncompleteRead, ConnectionError, TimeoutError, http.client.HTTPException) as error:

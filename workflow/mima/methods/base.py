@@ -205,11 +205,35 @@ def train_timed(model, method: str, **train_kwargs) -> None:
 
     The log line (``trained <method>: <E> epochs in <S> s``) is what the
     rehearsal's projection (``benchmarks/rehearsal_table.py``) reads to scale
-    a shortened run to the tool's default number of epochs.
+    a shortened run to the tool's default number of epochs. While it trains,
+    :func:`epoch_progress` logs the epochs as they end.
     """
     started = time.perf_counter()
-    model.train(**train_kwargs)
+    callbacks = list(train_kwargs.pop("callbacks", [])) + [epoch_progress(method, train_kwargs.get("max_epochs"))]
+    model.train(callbacks=callbacks, **train_kwargs)
     seconds = time.perf_counter() - started
     epochs = len(model.history.get("train_loss_epoch", model.history.get("elbo_train", [])))
     logging.getLogger(f"mima.methods.{method}").info(
         "trained %s: %d epochs in %.1f s on %d cells", method, epochs, seconds, model.adata.n_obs)
+
+
+def epoch_progress(method: str, max_epochs: int | None):
+    """A Lightning callback logging an scvi-tools training's epochs as they
+    end (:class:`mima.progress.ProgressLog`: ``training <method>: <e> of
+    <E> epochs (<s> s), train loss <l>``)."""
+    from lightning.pytorch.callbacks import Callback
+
+    from ..progress import ProgressLog
+
+    progress = ProgressLog(logging.getLogger(f"mima.methods.{method}"), f"training {method}", max_epochs, "epochs")
+
+    class EpochProgress(Callback):
+        def on_train_epoch_end(self, trainer, pl_module):
+            if progress.total is None:
+                progress.total = trainer.max_epochs
+            metrics = trainer.callback_metrics
+            loss = next((metrics[k] for k in ("train_loss_epoch", "elbo_train", "train_loss") if k in metrics), None)
+            progress.step(trainer.current_epoch + 1, "" if loss is None else f"train loss {float(loss):.5g}",
+                          last=trainer.current_epoch + 1 >= (trainer.max_epochs or 0))
+
+    return EpochProgress()

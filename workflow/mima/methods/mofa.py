@@ -49,8 +49,9 @@ Parameters (``method_params.mofa``)
 ``max_features``
     Most features per view (default 5000).
 
-mofapy2 prints a banner and progress on stdout; the adapter captures it and
-logs it at debug level. mofapy2 calls ``sys.exit`` on some errors (and on a
+mofapy2 prints a banner and progress on stdout; the adapter captures it,
+logs it at debug level, and turns its iteration lines into progress lines
+(:class:`mima.progress.ProgressLog`: one every 30 s and the last). mofapy2 calls ``sys.exit`` on some errors (and on a
 ``TypeError`` during training); the adapter turns that into a
 ``RuntimeError`` so a failure cannot look like success.
 """
@@ -60,12 +61,14 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import re
 import time
 
 import numpy as np
 
 from ..errors import InputError
 from ..preprocess.pca import column_variance
+from ..progress import ProgressLog
 from ..utils import dense
 from .base import Requirements
 from .base import batch_labels, canonical_order, limit_threads, merge_params, modality_matrix, restore_order
@@ -159,12 +162,31 @@ def cell_groups(batch, groups: str = "batch") -> tuple[list[str], list[np.ndarra
     return names, [np.flatnonzero(batch == name) for name in names]
 
 
+class _PrintedLines(io.StringIO):
+    """mofapy2's stdout: kept whole (for an error's tail, and the debug
+    log), its ``Iteration <i>: ...`` lines turned into progress lines."""
+
+    def __init__(self, progress: ProgressLog | None):
+        super().__init__()
+        self.progress, self.pending = progress, ""
+
+    def write(self, text: str) -> int:
+        if self.progress is not None:
+            self.pending += text
+            *lines, self.pending = self.pending.split("\n")
+            for line in lines:
+                found = re.match(r"Iteration (\d+): (.*)", line.strip())
+                if found:
+                    self.progress.step(int(found.group(1)), found.group(2))
+        return super().write(text)
+
+
 @contextlib.contextmanager
-def _captured(what: str):
-    """Capture mofapy2's stdout (logged at debug level), silence its
-    floating-point warnings and turn its ``sys.exit`` into a
-    ``RuntimeError``."""
-    printed = io.StringIO()
+def _captured(what: str, progress: ProgressLog | None = None):
+    """Capture mofapy2's stdout (logged at debug level; iterations as
+    progress lines), silence its floating-point warnings and turn its
+    ``sys.exit`` into a ``RuntimeError``."""
+    printed = _PrintedLines(progress)
     try:
         # np.errstate: mofapy2's ELBO takes S·log(S) of spike-and-slab
         # probabilities that reach 0 or 1 (harmless, but it warns every iteration)
@@ -217,7 +239,8 @@ def train_mofa(views: dict[str, np.ndarray], feature_names: dict[str, list[str]]
     names = list(views)
     data = [[views[v][rows] for rows in group_rows] for v in names]
     samples = [[f"cell{i}" for i in rows] for rows in group_rows]
-    with _captured("training"):
+    progress = ProgressLog(logging.getLogger("mima.methods.mofa"), "training mofa", iterations, "iterations")
+    with _captured("training", progress):
         ent = entry_point()
         ent.set_data_options(scale_views=scale_views, center_groups=True, use_float32=False)
         ent.set_data_matrix(data, likelihoods=["gaussian"] * len(names), views_names=names,
@@ -226,10 +249,11 @@ def train_mofa(views: dict[str, np.ndarray], feature_names: dict[str, list[str]]
         ent.set_model_options(factors=n_factors, spikeslab_weights=True, ard_weights=True,
                               ard_factors=len(group_names) > 1)
         ent.set_train_options(iter=iterations, convergence_mode=convergence, dropR2=None, seed=seed,
-                              verbose=False, quiet=True)
+                              verbose=False, quiet=False)  # not quiet: its iteration lines are the progress
         ent.build()
         started = time.perf_counter()
         ent.run()
+        progress.step(_iterations_run(ent, iterations), last=True)
         # the rehearsal's projection scales this to the default iterations
         logging.getLogger("mima.methods.mofa").info(
             "trained mofa: %d iterations in %.1f s on %d cells (at most %d; convergence %s)",
