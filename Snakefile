@@ -35,6 +35,16 @@ include: "workflow/rules/record.smk"
 include: "workflow/rules/figures.smk"
 
 
+# A method that fails is recorded and the run goes on (DESIGN §2); its
+# failure and how to redo it are the run's last lines.
+onsuccess:
+    report_recorded_failures()
+
+
+onerror:
+    report_recorded_failures()
+
+
 rule demo:
     default_target: True
     input:

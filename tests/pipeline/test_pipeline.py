@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+from pathlib import Path
 
 import anndata as ad
 import mudata as md
@@ -127,6 +129,24 @@ def test_failing_methods_leave_every_other_result_and_a_failure_row(tmp_path):
     scib = pd.read_csv(base / "tables" / "scib.tsv", sep="\t")
     assert set(scib.loc[scib["status"] == "failed", "method"]) == {"pca", "mima"}
     assert set(scib.loc[scib["status"] == "ok", "method"]) >= {"harmony", "scvi", "totalvi"}
+    # the failures are the run's last lines, each with what to delete to redo it (issue 18 §1)
+    tail = result.stderr.strip().splitlines()
+    start = max(i for i, line in enumerate(tail) if "recorded as failed" in line)
+    summary = tail[start:]
+    assert any(line.startswith("  ci_cite: pca: ") and "n_comps" in line for line in summary), summary
+    assert any(line.startswith("  ci_cite: mima: ") and "diverged" in line for line in summary), summary
+    fixes = [line.split("delete ", 1)[1].rsplit(", then rerun", 1)[0].split() for line in summary if "to redo it" in line]
+    assert len(fixes) == len([line for line in summary if line.startswith("  ci_cite: ")])
+    # deleting what it names (the config unchanged, so no setting triggers a rerun) makes the next run
+    # redo exactly that work
+    for paths in fixes:
+        for path in (p if p.is_absolute() else workdir / p for p in map(Path, paths)):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    again = snakemake(workdir, "ci", "-n", "--cores", "2")
+    assert again.returncode == 0, again.stderr[-3000:]
+    scheduled = jobs_by_dataset(again.stdout + again.stderr)["ci_cite"]
+    assert {"embed_pca", "train_mima", "train_mima_fold", "embed_mima"} <= scheduled
+    assert not scheduled & {"embed_harmony", "embed_scvi", "embed_totalvi"}  # what succeeded is kept
 
 
 def test_evaluation_tables_follow_the_contract(ci_run):

@@ -115,6 +115,12 @@ CONFIG_ERRORS = {
     "method_not_applicable_to_modalities": (
         {"methods": ["pca", "multivi"]}, ["datasets.mine.methods", "multivi needs ['rna', 'atac']",
                                           "remove multivi from datasets.mine.methods"]),
+    "modality_without_a_file": (
+        {"files": {"rna": "rna.h5ad"}}, ["datasets.mine.files", "no file for modality 'adt'",
+                                         "add datasets.mine.files.adt, or remove adt from datasets.mine.modalities"]),
+    "file_of_no_modality": (
+        {"files": {"rna": "rna.h5ad", "adt": "adt.h5ad", "protein": "adt.h5ad"}},
+        ["datasets.mine.files.protein", "'protein' is not a modality of the dataset", "['adt', 'rna']"]),
 }
 
 

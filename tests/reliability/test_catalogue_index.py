@@ -19,6 +19,8 @@ CATALOGUE = {
     "config key misspelt": [(CATALOGUE_FILE, "test_config_error_stops_snakemake_before_any_job")],
     "unknown method": [(CATALOGUE_FILE, "test_config_error_stops_snakemake_before_any_job")],
     "method not applicable to the modalities": [(CATALOGUE_FILE, "test_config_error_stops_snakemake_before_any_job")],
+    "a modality without a file, or a file of no modality (start-up)": [
+        (CATALOGUE_FILE, "test_config_error_stops_snakemake_before_any_job")],
     "target naming an undefined dataset": [(CATALOGUE_FILE, "test_target_naming_an_undefined_dataset")],
     "dataset file missing": [(CATALOGUE_FILE, "test_dataset_file_missing_stops_snakemake_with_one_line"),
                              (CATALOGUE_FILE, "test_dataset_file_missing_library")],
@@ -56,6 +58,8 @@ CATALOGUE = {
         ("tests/unit/test_download.py", "test_zenodo_wrong_configured_name_lists_the_record_and_leaves_nothing")],
     "modality named in config absent from the file": [
         (CATALOGUE_FILE, "test_modality_named_in_config_absent_from_the_h5mu")],
+    "an as_provided modality with integer X and no counts layer: X serves as its counts, logged": [
+        ("tests/unit/test_preprocess.py", "test_integer_x_without_counts_serves_as_counts_when_used_as_provided")],
     "long jobs log their progress (scvi-tools epochs, MOFA+ iterations, downloads)": [
         ("tests/unit/test_methods_scvi.py", "test_training_logs_its_epochs_as_progress"),
         ("tests/unit/test_methods_classic.py", "test_mofa_logs_its_iterations_as_progress"),
@@ -70,6 +74,9 @@ CATALOGUE = {
         ("tests/unit/test_download.py", "test_truncated_transfer_raises_and_leaves_nothing")],
     "a crashing competitor leaves every other result": [
         ("tests/pipeline/test_pipeline.py", "test_failing_methods_leave_every_other_result_and_a_failure_row")],
+    "failed methods are the run's last lines, with what to delete; deleting it redoes exactly that work": [
+        ("tests/pipeline/test_pipeline.py", "test_failing_methods_leave_every_other_result_and_a_failure_row"),
+        ("tests/unit/test_failure_summary.py", "test_failed_models_and_methods_are_listed_with_what_to_delete")],
     "outputs written atomically": [
         (FAULTS_FILE, "test_a_write_failing_half_way_leaves_no_file_under_the_final_name"),
         (FAULTS_FILE, "test_a_writer_killed_mid_write_leaves_no_file_under_the_final_name"),

@@ -281,3 +281,22 @@ def test_feature_mean_var_matches_numpy():
 def test_hvf_rejects_negative_feature_counts():
     with pytest.raises(InputError, match="n_top_mean"):
         select_hvf(HVF_X, n_top_mean=-1)
+
+
+def test_integer_x_without_counts_serves_as_counts_when_used_as_provided(caplog):
+    """The README's own example: ADT `as_provided` with integer X and no counts layer (issue 18 §2)."""
+    import logging
+
+    import anndata as ad
+
+    from mima.preprocess.prepare import prepare_modality
+
+    counts = np.array([[0, 3, 1], [5, 0, 2]], dtype=np.float32)
+    caplog.set_level(logging.INFO, logger="mima.preprocess.prepare")
+    out = prepare_modality(ad.AnnData(counts), "adt", "as_provided", {}, "adt.h5ad")
+    np.testing.assert_array_equal(out.layers["counts"], counts)
+    assert any("X is used as its counts" in r.getMessage() and "adt.h5ad" in r.getMessage() for r in caplog.records)
+    normalised = prepare_modality(ad.AnnData(counts + 0.5), "adt", "as_provided", {}, "adt.h5ad")
+    assert "counts" not in normalised.layers  # not counts: none invented
+    logged = prepare_modality(ad.AnnData(counts), "adt", "log1p", {}, "adt.h5ad")
+    assert "counts" not in logged.layers  # transformed on purpose: X is not taken for counts

@@ -101,6 +101,17 @@ def _validate_dataset(name: str, settings: dict, source: str) -> None:
     if kind == "files" and not (settings.get("files") or settings.get("h5mu")):
         raise InputError(source, f"datasets.{name}", "source: files needs files: {modality: path} or h5mu: path",
                          "name the user's data files")
+    files, modalities = settings.get("files") or {}, settings["modalities"]
+    if kind in ("files", "download", "zenodo") and files:
+        for modality in modalities:
+            if modality not in files:
+                raise InputError(source, f"datasets.{name}.files", f"no file for modality {modality!r}",
+                                 f"add datasets.{name}.files.{modality}, or remove {modality} from "
+                                 f"datasets.{name}.modalities")
+        for key in files:
+            if key not in modalities:
+                raise InputError(source, f"datasets.{name}.files.{key}", f"{key!r} is not a modality of the dataset",
+                                 f"use one of {sorted(modalities)}, or add {key} under datasets.{name}.modalities")
     if kind == "geo":
         file_name = PurePosixPath(urlparse(settings["url"]).path).name
         if not re.fullmatch(SAFE_FILE_NAME, file_name):

@@ -104,3 +104,69 @@ def ok_rows(table):
 def failed_rows(table):
     """The rows of a table that record a failure."""
     return table[~ok_rows(table)]
+
+
+def _h5_status(path: Path) -> tuple[str, str]:
+    """``(status, reason)`` of an .h5ad / .h5mu, read from its ``uns`` only."""
+    import h5py
+
+    def text(value) -> str:
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    with h5py.File(path, "r") as file:
+        uns = file.get("uns")
+        if uns is None or "status" not in uns:
+            return OK, ""
+        return text(uns["status"][()]), text(uns["reason"][()]) if "reason" in uns else ""
+
+
+def recorded_failures(results: str | os.PathLike, datasets) -> list[dict]:
+    """Every failure recorded under ``results`` for ``datasets``, with what
+    to delete so that the next run redoes the work.
+
+    Looks at MIMA's model folders (``mima/model``, ``mima/cv/<fold>/model``:
+    to delete with the checkpoint folder beside each, an unreadable
+    checkpoint being a common cause, and the model's first consumer,
+    ``embeddings/mima.h5ad`` / the fold's ``heldout_scores.h5mu``) and at
+    every method's embeddings (``embeddings/<method>.h5ad``; MIMA's are
+    listed with its model).
+
+    Returns
+    -------
+    list of dict
+        ``{dataset, what, reason, delete}`` (``delete``: paths, as strings).
+    """
+    failures = []
+    for dataset in datasets:
+        base = Path(results) / str(dataset)
+        models = [base / "mima" / "model", *sorted((base / "mima" / "cv").glob("*/model"))]
+        for model in models:
+            why = read_failure(model) if model.is_dir() else None
+            if why is not None:
+                main = model.parent.name == "mima"
+                what = "mima" if main else f"mima (4CV fold {model.parent.name})"
+                # the model's first consumer too: Snakemake does not remake a deleted input whose consumers'
+                # outputs exist
+                first_use = base / "embeddings" / "mima.h5ad" if main else model.parent / "heldout_scores.h5mu"
+                delete = [path for path in (model, model.parent / ".ckpt", first_use) if path.exists()]
+                failures.append({"dataset": str(dataset), "what": what, "reason": why,
+                                 "delete": [str(path) for path in delete]})
+        mima_failed = any(f["what"] == "mima" and f["dataset"] == str(dataset) for f in failures)
+        for path in sorted((base / "embeddings").glob("*.h5ad")):
+            if path.stem == "mima" and mima_failed:
+                continue
+            status, why = _h5_status(path)
+            if status != OK:
+                failures.append({"dataset": str(dataset), "what": path.stem, "reason": why, "delete": [str(path)]})
+    return failures
+
+
+def failure_summary(failures: list[dict]) -> str:
+    """The lines printed at the end of a run that recorded failures ("" if none)."""
+    if not failures:
+        return ""
+    lines = [f"{len(failures)} method run(s) recorded as failed (the tables and figures show them as failed):"]
+    for failure in failures:
+        lines.append(f"  {failure['dataset']}: {failure['what']}: {failure['reason']}")
+        lines.append(f"    to redo it: fix the cause, delete {' '.join(failure['delete'])}, then rerun snakemake")
+    return "\n".join(lines)

@@ -474,3 +474,14 @@ def standin_input(wildcards):
     if settings["source"] == "geo":
         return f"{STANDINS}/geo/{geo_file_name(settings)}"
     return f"{STANDINS}/zenodo/{settings['record']}"
+
+
+def report_recorded_failures():
+    """Print, as the run's last lines, every failure its datasets recorded
+    and what to delete to redo it (the run itself succeeds: failed methods
+    are results too, DESIGN §2)."""
+    from mima.status import failure_summary, recorded_failures
+
+    summary = failure_summary(recorded_failures(RESULTS, DATASETS))
+    if summary:
+        print(summary, file=sys.stderr)

@@ -52,6 +52,15 @@ def _log1p(matrix):
     return np.log1p(np.asarray(matrix, dtype=np.float32))
 
 
+def _holds_counts(matrix) -> bool:
+    """Whether a matrix holds counts (finite non-negative integers; :func:`check_counts`)."""
+    try:
+        check_counts(matrix, "", "")
+    except InputError:
+        return False
+    return True
+
+
 def _float32(matrix):
     if sp.issparse(matrix):
         return sp.csr_matrix(matrix, dtype=np.float32)
@@ -88,6 +97,10 @@ def prepare_modality(adata: ad.AnnData, modality: str, method: str, settings: di
         out = ad.AnnData(x, obs=adata.obs.copy(), var=adata.var.copy())
         if "counts" in adata.layers:
             out.layers["counts"] = _float32(adata.layers["counts"])
+        elif method == "as_provided" and _holds_counts(adata.X):
+            out.layers["counts"] = _float32(adata.X)
+            log.info("%s: mod['%s'] has no layers['counts'] and its X holds non-negative integers: X is used as "
+                     "its counts (count-based methods such as totalVI read them)", source, modality)
     else:
         raise InputError(source, f"modalities.{modality}.preprocess", f"{method!r} is unknown",
                          f"use one of {PREPROCESSING_METHODS}")
