@@ -33,6 +33,7 @@ import scipy.sparse as sp
 from mima.config import dataset_settings, validate_config
 from mima.data.assemble import assemble_raw
 from mima.data.atomic_write import write_h5mu_atomic
+from mima.data.checksum_lock import read_lock_file
 from mima.errors import InputError
 from mima.preprocess.prepare import prepare_dataset
 from pipeline_helpers import REPO
@@ -177,6 +178,32 @@ def test_truncated_download_stops_snakemake_with_one_line(tmp_path):
     log = (tmp_path / "work" / "results" / "mine" / "logs" / "raw_dataset.log").read_text().splitlines()
     assert log[-1] == line.strip()  # the job's log ends with the same line (its traceback above it)
     assert_nothing_partial(tmp_path / "work", RUN_INFO)
+
+
+def test_a_download_without_checksum_is_recorded_then_verified(tmp_path):
+    """A ``source: download`` file with no md5 / sha256 (issue 18 §6): its
+    first download records its sha256 in ``downloads/<dataset>/checksums.lock.tsv``
+    (keyed by URL); a later download of changed content stops with one line
+    naming the lock, and keeps nothing."""
+    files = write_pair(tmp_path / "data")
+    remote = {m: {"url": Path(path).resolve().as_uri()} for m, path in files.items()}
+    config = pipeline_config({"mine": user_dataset({}, source="download", files=remote)})
+    work = tmp_path / "work"
+    first = run_pipeline(work, config, "results/mine/raw.h5mu")
+    assert first.returncode == 0, first.stderr[-3000:]
+    lock = work / "downloads" / "mine" / "checksums.lock.tsv"
+    entries = read_lock_file(lock)
+    assert set(entries) == {spec["url"] for spec in remote.values()}
+    log = (work / "results" / "mine" / "logs" / "download_adt.log").read_text()
+    assert "recorded the sha256" in log and "downloads/mine/checksums.lock.tsv" in log
+    adt = Path(files["adt"])
+    adt.write_bytes(adt.read_bytes() + b"changed on the server")
+    (work / "downloads" / "mine" / "adt.h5ad").unlink()
+    again = run_pipeline(work, config, "downloads/mine/adt.h5ad")
+    assert again.returncode != 0
+    line = error_line(again.stderr, "checksum mismatch")  # a DownloadError, an InputError: one line
+    assert_one_line_error(line, "InputError:", remote["adt"]["url"], "checksums.lock.tsv")
+    assert not (work / "downloads" / "mine" / "adt.h5ad").exists()
 
 
 @pytest.mark.parametrize("damage", ["html_error_page", "truncated_half", "empty"])

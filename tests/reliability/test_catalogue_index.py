@@ -24,6 +24,8 @@ CATALOGUE = {
     "target naming an undefined dataset": [(CATALOGUE_FILE, "test_target_naming_an_undefined_dataset")],
     "dataset file missing": [(CATALOGUE_FILE, "test_dataset_file_missing_stops_snakemake_with_one_line"),
                              (CATALOGUE_FILE, "test_dataset_file_missing_library")],
+    "a download without md5 / sha256: its sha256 recorded at the first download, verified after": [
+        (CATALOGUE_FILE, "test_a_download_without_checksum_is_recorded_then_verified")],
     "h5ad that is not HDF5 / truncated download": [
         (CATALOGUE_FILE, "test_truncated_download_stops_snakemake_with_one_line"),
         (CATALOGUE_FILE, "test_h5ad_that_is_not_hdf5")],

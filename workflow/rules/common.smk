@@ -485,3 +485,15 @@ def report_recorded_failures():
     summary = failure_summary(recorded_failures(RESULTS, DATASETS))
     if summary:
         print(summary, file=sys.stderr)
+
+
+def download_lock_file(wildcards):
+    """The sha256 lock file of a ``source: download`` dataset's files
+    without md5 / sha256: the dataset's ``lock:`` (relative to the
+    repository), else ``downloads/<dataset>/checksums.lock.tsv``."""
+    configured = DATASETS[wildcards.dataset].get("lock")
+    return (
+        str(REPO / configured)
+        if configured
+        else f"{DOWNLOADS}/{wildcards.dataset}/checksums.lock.tsv"
+    )

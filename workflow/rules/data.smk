@@ -17,6 +17,8 @@ rule download_file:
     params:
         spec=lambda w: DATASETS[w.dataset]["files"][w.modality],
         mirror=lambda w: data_mirror(w.dataset),
+        # a file without md5 / sha256 is verified against the sha256 its first download recorded here
+        lock=download_lock_file,
     script:
         "../scripts/download_file.py"
 

@@ -62,7 +62,7 @@ class DownloadError(InputError):
 
 
 def download(url: str, dest: os.PathLike | str, md5: str | None = None, sha256: str | None = None,
-             lock_file: os.PathLike | str | None = None, timeout: float = 60) -> Path:
+             lock_file: os.PathLike | str | None = None, timeout: float = 60, lock_key: str | None = None) -> Path:
     """Download ``url`` to ``dest``, verified, never leaving a partial file.
 
     The data stream into ``dest.name + '.part'``; only once the transfer is
@@ -80,12 +80,14 @@ def download(url: str, dest: os.PathLike | str, md5: str | None = None, sha256: 
         Expected hex digests, if known.
     lock_file
         TSV (``filename<TAB>sha256``) or YAML (``filename: sha256``, when
-        the suffix is ``.yaml``/``.yml``) lock file, keyed by ``dest.name``.
+        the suffix is ``.yaml``/``.yml``) lock file, keyed by ``lock_key``.
         Without an entry, the first successful download records its sha256
         there (atomically, under a file lock); with one, the download must
         match it.
     timeout
         Socket timeout in seconds for network transfers.
+    lock_key
+        The lock file's key of this file (default ``dest.name``).
 
     Returns
     -------
@@ -104,8 +106,9 @@ def download(url: str, dest: os.PathLike | str, md5: str | None = None, sha256: 
         mismatch, or a lock-file entry contradicting ``sha256``.
     """
     url, dest = str(url), Path(dest)
-    locked = read_lock_file(lock_file).get(dest.name) if lock_file is not None else None
-    expected = _expected_digests(url, dest, md5, sha256, locked, lock_file)
+    key = lock_key or dest.name
+    locked = read_lock_file(lock_file).get(key) if lock_file is not None else None
+    expected = _expected_digests(url, dest, md5, sha256, locked, lock_file, key)
     needs_record = lock_file is not None and locked is None
     if dest.is_file():
         if not needs_record and not _mismatches(file_digests(dest, expected), expected):
@@ -115,19 +118,23 @@ def download(url: str, dest: os.PathLike | str, md5: str | None = None, sha256: 
     part = dest.with_name(dest.name + ".part")
     try:
         digests = _fetch(url, dest, part, timeout)
-        _verify(url, dest, digests, expected, lock_file)
+        _verify(url, dest, digests, expected, lock_file, key)
         os.replace(part, dest)
     except BaseException:
         part.unlink(missing_ok=True)
         raise
     if needs_record:
-        _record_or_verify_lock(lock_file, url, dest, digests["sha256"])
+        _record_or_verify_lock(lock_file, url, dest, digests["sha256"], key)
+        log.info("recorded the sha256 of %s (%s) in %s: a later download must match it", key, digests["sha256"],
+                 lock_file)
+    elif locked:
+        log.info("verified %s against the sha256 recorded in %s", key, lock_file)
     return dest
 
 
-def _record_or_verify_lock(lock_file, url: str, dest: Path, sha256: str) -> None:
-    """Record ``dest.name -> sha256``; if another process recorded it first, verify against that."""
-    recorded = record_sha256(lock_file, dest.name, sha256)
+def _record_or_verify_lock(lock_file, url: str, dest: Path, sha256: str, key: str) -> None:
+    """Record ``key -> sha256``; if another process recorded it first, verify against that."""
+    recorded = record_sha256(lock_file, key, sha256)
     if recorded.strip().lower() != sha256:
         dest.unlink(missing_ok=True)
         raise DownloadError(url, dest, f"checksum mismatch (sha256 expected {recorded} got {sha256}, "
@@ -136,7 +143,8 @@ def _record_or_verify_lock(lock_file, url: str, dest: Path, sha256: str) -> None
 
 def fetch_from_mirror_or_url(name: str, mirror_dir: os.PathLike | str | None, url: str,
                              dest: os.PathLike | str, md5: str | None = None, sha256: str | None = None,
-                             lock_file: os.PathLike | str | None = None, timeout: float = 60) -> Path:
+                             lock_file: os.PathLike | str | None = None, timeout: float = 60,
+                             lock_key: str | None = None) -> Path:
     """Copy ``name`` from a local mirror folder if it is there, else download ``url``.
 
     Either way the file goes through :func:`download` (``.part`` file,
@@ -148,7 +156,7 @@ def fetch_from_mirror_or_url(name: str, mirror_dir: os.PathLike | str | None, ur
         File name looked up in ``mirror_dir``.
     mirror_dir
         Local mirror folder, or None / empty to always download.
-    url, dest, md5, sha256, lock_file, timeout
+    url, dest, md5, sha256, lock_file, timeout, lock_key
         As in :func:`download`.
 
     Returns
@@ -159,12 +167,13 @@ def fetch_from_mirror_or_url(name: str, mirror_dir: os.PathLike | str | None, ur
     if mirror_dir:
         candidate = Path(mirror_dir) / name
         if candidate.is_file():
-            return download(str(candidate), dest, md5=md5, sha256=sha256, lock_file=lock_file, timeout=timeout)
-    return download(url, dest, md5=md5, sha256=sha256, lock_file=lock_file, timeout=timeout)
+            return download(str(candidate), dest, md5=md5, sha256=sha256, lock_file=lock_file, timeout=timeout,
+                            lock_key=lock_key)
+    return download(url, dest, md5=md5, sha256=sha256, lock_file=lock_file, timeout=timeout, lock_key=lock_key)
 
 
 def _expected_digests(url: str, dest: Path, md5: str | None, sha256: str | None,
-                      locked: str | None, lock_file) -> dict[str, str]:
+                      locked: str | None, lock_file, key: str) -> dict[str, str]:
     """The digests a download must match: ``{'md5': ..., 'sha256': ...}`` as known."""
     expected = {}
     if md5:
@@ -176,7 +185,7 @@ def _expected_digests(url: str, dest: Path, md5: str | None, sha256: str | None,
         if sha256 and expected["sha256"] != locked:
             raise DownloadError(url, dest, f"the given sha256 {expected['sha256']} contradicts the lock file "
                                 f"{lock_file} entry {locked}",
-                                f"correct the manifest, or delete the entry for {dest.name} in {lock_file}")
+                                f"correct the manifest, or delete the entry for {key} in {lock_file}")
         expected["sha256"] = locked
     return expected
 
@@ -257,7 +266,8 @@ def _mismatches(actual: Mapping[str, str], expected: Mapping[str, str]) -> list[
     return [name for name, value in expected.items() if actual[name] != value]
 
 
-def _verify(url: str, dest: Path, actual: Mapping[str, str], expected: Mapping[str, str], lock_file) -> None:
+def _verify(url: str, dest: Path, actual: Mapping[str, str], expected: Mapping[str, str], lock_file,
+            key: str | None = None) -> None:
     bad = _mismatches(actual, expected)
     if not bad:
         return
@@ -265,5 +275,5 @@ def _verify(url: str, dest: Path, actual: Mapping[str, str], expected: Mapping[s
     fix = _URL_FIX
     if lock_file is not None and "sha256" in bad:
         fix = (f"{_URL_FIX}; if the published file legitimately changed, delete the entry for "
-               f"{dest.name} in {lock_file} and re-run")
+               f"{key or dest.name} in {lock_file} and re-run")
     raise DownloadError(url, dest, f"checksum mismatch ({details}); nothing was kept", fix)
