@@ -288,7 +288,7 @@ def test_nan_or_inf_in_a_modality_used_as_provided(value, tmp_path):
 
 def test_negative_values_where_counts_are_expected(tmp_path):
     files = write_pair(tmp_path / "data", rna=rna_with(_with(rna_counts(), 0, 0, -3.0)))
-    expect_bad_input(tmp_path, files, files["rna"], "mod['rna'].layers['counts']", "negative value (-3.0)",
+    expect_bad_input(tmp_path, files, files["rna"], "mod['rna'].layers['counts']", "negative value (-3)",
                      "store the raw (un-normalised, integer) counts", at="prepare")
 
 
@@ -314,7 +314,10 @@ def test_non_integer_counts_stop_snakemake_with_one_line(tmp_path):
 
 def test_non_integer_counts(tmp_path):
     files = write_pair(tmp_path / "data", rna=rna_with(rna_counts() * 0.37))
-    expect_bad_input(tmp_path, files, files["rna"], "non-integer value", "integer) counts", at="prepare")
+    message = expect_bad_input(tmp_path, files, files["rna"], "non-integer value", "integer) counts",
+                               "already normalised?", "as_provided", "log1p", at="prepare")
+    assert "np.float" not in message  # the value as a number, not numpy's repr (issue 18 §7)
+    assert re.search(r"non-integer value \(\d+\.\d+\)", message), message
 
 
 def test_atac_var_names_that_are_not_coordinates(tmp_path):

@@ -37,8 +37,9 @@ CATALOGUE = {
                               (CATALOGUE_FILE, "test_nan_or_inf_in_a_modality_used_as_provided")],
     "negative values where counts are expected": [(CATALOGUE_FILE, "test_negative_values_where_counts_are_expected"),
                                                   (CATALOGUE_FILE, "test_negative_values_under_log1p")],
-    "non-integer counts": [(CATALOGUE_FILE, "test_non_integer_counts_stop_snakemake_with_one_line"),
-                           (CATALOGUE_FILE, "test_non_integer_counts")],
+    "non-integer counts (already normalised?): the value as a number, as_provided / log1p suggested": [
+        (CATALOGUE_FILE, "test_non_integer_counts_stop_snakemake_with_one_line"),
+        (CATALOGUE_FILE, "test_non_integer_counts")],
     "batch column missing": [(CATALOGUE_FILE, "test_batch_column_missing")],
     "label column missing (configured)": [(CATALOGUE_FILE, "test_configured_label_column_missing")],
     "label column missing (unlabelled data): labelled metrics skipped, the rest runs": [

@@ -125,12 +125,14 @@ def _check_block(block: np.ndarray, source: str, field: str) -> None:
     if block.dtype.kind == "f":
         bad = ~np.isfinite(block)
         if bad.any():
-            raise InputError(source, field, f"counts contain a non-finite value ({block[bad][0]})", fix)
+            raise InputError(source, field, f"counts contain a non-finite value ({float(block[bad][0]):g})", fix)
     negative = block < 0
     if negative.any():
-        raise InputError(source, field, f"counts contain a negative value ({block[negative][0]})", fix)
+        raise InputError(source, field, f"counts contain a negative value ({float(block[negative][0]):g})", fix)
     if block.dtype.kind == "f":
         fractional = block != np.floor(block)
         if fractional.any():
-            raise InputError(source, field,
-                             f"counts contain a non-integer value ({block[fractional][0]!r})", fix)
+            raise InputError(source, field, f"counts contain a non-integer value ({float(block[fractional][0]):g}): "
+                             "already normalised?", f"{fix}; or, if the data are already normalised, set this "
+                             "modality's preprocess to as_provided (log-normalised) or log1p (normalised, not "
+                             "yet logged)")
