@@ -3,6 +3,8 @@ checkpoints and resume, the decodings."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -138,6 +140,10 @@ def test_save_load_round_trip(paired, tmp_path):
     assert loaded.history.keys() == model.history.keys()
     for name, values in model.history.items():
         assert loaded.history[name] == pytest.approx(values)
+    umask = os.umask(0)
+    os.umask(umask)
+    # a new folder's usual mode, not mkdtemp's private one: results are shared on clusters
+    assert os.stat(tmp_path / "model").st_mode & 0o777 == 0o777 & ~umask
 
 
 def test_batch_corrected_output_ignores_the_batch_latent(paired):

@@ -20,6 +20,7 @@ import scipy.sparse as sp
 import torch
 
 from . import __version__
+from .data.atomic_write import default_mode
 from .errors import InputError, one_line
 from .model.config import ModalityConfig, ModelConfig
 from .model.module import MIMAModule
@@ -417,6 +418,7 @@ class MIMA:
             torch.save(state, tmp / WEIGHTS_FILE)
             (tmp / SETTINGS_FILE).write_text(json.dumps(self.settings(), indent=1))
             pd.DataFrame(self.history).rename_axis("epoch").to_csv(tmp / HISTORY_FILE, sep="\t")
+            os.chmod(tmp, default_mode(folder=True))  # mkdtemp's folder is private
             if directory.exists():
                 shutil.rmtree(directory)
             os.replace(tmp, directory)

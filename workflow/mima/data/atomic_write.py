@@ -16,7 +16,7 @@ from pathlib import Path
 import anndata as ad
 import mudata as md
 
-__all__ = ["write_atomic", "write_h5mu_atomic", "write_h5ad_atomic", "write_text_atomic"]
+__all__ = ["default_mode", "write_atomic", "write_h5mu_atomic", "write_h5ad_atomic", "write_text_atomic"]
 
 
 def _read_umask() -> int:
@@ -27,6 +27,13 @@ def _read_umask() -> int:
 
 #: The process's umask, read once (reading it means setting it).
 _UMASK = _read_umask()
+
+
+def default_mode(folder: bool = False) -> int:
+    """The mode a new file (0666) or folder (0777) gets, less the umask:
+    what a temp file or folder made private by :mod:`tempfile` is given
+    before it is renamed into place."""
+    return (0o777 if folder else 0o666) & ~_UMASK
 
 
 def write_atomic(path, write, suffix: str = "", mode: int | None = None) -> None:
@@ -40,7 +47,7 @@ def write_atomic(path, write, suffix: str = "", mode: int | None = None) -> None
     os.close(fd)
     try:
         write(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK if mode is None else mode)
+        os.chmod(tmp, default_mode() if mode is None else mode)
         os.replace(tmp, path)
     except BaseException:
         # Remove the partial file; the original at ``path`` (if any) is untouched.
