@@ -62,7 +62,7 @@ HERE = Path(__file__).resolve().parent
 STANDIN = HERE / "standin"
 ENV_FILES = sorted((REPO / "envs").glob("*.yaml"))
 CONDA_DATASETS = ["ci_spatial"]
-LIMIT = 2400  # seconds for each Snakemake call (each takes 2-4 minutes on 2 cores)
+LIMIT = 3600  # seconds before a Snakemake call counts as hung (each takes 2-4 minutes on 2 idle cores)
 
 
 def snakemake_venv_packages() -> list[str]:
@@ -103,7 +103,7 @@ def standin_environment(uv: str) -> dict[str, str]:
 def conda(*args: str, uv: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """The stand-in, called as Snakemake calls conda (through the shell, found on PATH)."""
     return subprocess.run(["bash", "-c", 'conda "$@"', "conda", *args], capture_output=True, text=True,
-                          env=standin_environment(uv), cwd=cwd, timeout=600)
+                          env=standin_environment(uv), cwd=cwd, timeout=LIMIT)
 
 
 @dataclass
@@ -136,7 +136,7 @@ def build_snakemake_venv(folder: Path, uv: str) -> Path:
              [uv, "pip", "install", "--quiet", "--no-config", "--cache-dir", str(cache), "--python",
               str(folder / "bin" / "python"), "--constraint", str(REPO / "requirements.lock"), *snakemake_venv_packages()]]
     for step in steps:
-        result = subprocess.run(step, capture_output=True, text=True, timeout=600)
+        result = subprocess.run(step, capture_output=True, text=True, timeout=LIMIT)
         if result.returncode != 0:
             pytest.fail(f"building Snakemake's venv failed: {' '.join(step)}\n{result.stderr[-3000:]}")
     return folder / "bin" / "python"
@@ -226,7 +226,7 @@ def test_every_job_ran_with_the_python_of_its_rules_env(conda_run):
     """Each job's log begins with the interpreter that ran it
     (mima.utils.log_to); it must be the ``python`` of the env its rule names."""
     summary = subprocess.run(conda_run.snakemake("--summary", "ci"), capture_output=True, text=True,
-                             cwd=conda_run.workdir, env=standin_environment(conda_run.uv), timeout=600)
+                             cwd=conda_run.workdir, env=standin_environment(conda_run.uv), timeout=LIMIT)
     assert summary.returncode == 0, summary.stderr[-3000:]
     rows = [line.split("\t") for line in summary.stdout.splitlines() if "\t" in line]
     header = rows[0]
@@ -238,7 +238,7 @@ def test_every_job_ran_with_the_python_of_its_rules_env(conda_run):
                 logs[log] = entry["rule"]
     described = subprocess.run([sys.executable, str(REPO / "tests" / "reliability" / "workflow_rules.py"),
                                 str(REPO / "Snakefile"), str(conda_run.workdir / "config.yaml"),
-                                str(conda_run.workdir)], capture_output=True, text=True, timeout=600)
+                                str(conda_run.workdir)], capture_output=True, text=True, timeout=LIMIT)
     line = next(line for line in described.stdout.splitlines() if line.startswith("RULES-JSON "))
     env_file_of_rule = {rule["name"]: rule["conda"] for rule in json.loads(line[len("RULES-JSON "):])}
     prefix_of = conda_run.env_of_file()

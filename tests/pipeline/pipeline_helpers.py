@@ -12,9 +12,14 @@ import yaml
 
 
 REPO = Path(__file__).resolve().parents[2]
+#: seconds before a Snakemake call counts as hung: a guard, never a speed
+#: check (the whole ci run takes ~10 min on 2 idle cores, several times
+#: that on a machine whose CPUs other work shares)
+HANG_GUARD_S = 3600
 
 
-def snakemake(workdir: Path, *args: str, configfile: Path | None = None, timeout: int = 1200) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *args: str, configfile: Path | None = None,
+              timeout: int = HANG_GUARD_S) -> subprocess.CompletedProcess:
     """Run Snakemake on the repository's Snakefile inside ``workdir`` with
     ``configfile`` (default: the workdir's config.yaml)."""
     command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline_helpers import REPO
+from pipeline_helpers import HANG_GUARD_S, REPO
 
 pytestmark = pytest.mark.slow
 
@@ -86,7 +86,7 @@ def test_a_toy_method_runs_through_the_pipeline_with_no_other_edit(tmp_path):
     targets = [f"results/toy_cite/{path}" for path in ("embeddings/toy.h5ad", "tables/runtime.tsv", "tables/scib.tsv")]
     command = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "--directory", str(repo),
                "--cores", "2", *targets]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=1200, cwd=repo)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=HANG_GUARD_S, cwd=repo)
     assert result.returncode == 0, result.stderr[-4000:]
     assert "embed_toy" in result.stderr
 

@@ -85,7 +85,7 @@ def tiny_rehearsal(tmp_path_factory):
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     targets = [f"results/{twin}/{path}" for twin in TINY_TWINS for path in TINY_TARGETS]
     targets.append("results/rehearsal_pca_spatial/figures/translation_maps.png")
-    result = snakemake(workdir, *targets, "--cores", "2", timeout=2400)
+    result = snakemake(workdir, *targets, "--cores", "2")
     assert result.returncode == 0, result.stderr[-5000:]
     return workdir, config
 

@@ -24,7 +24,7 @@ def test_workflow_is_snakefmt_formatted():
 
 @pytest.mark.slow
 def test_snakemake_lint_is_clean(tmp_path):
-    result = snakemake(new_workdir(tmp_path), "--lint", timeout=300)
+    result = snakemake(new_workdir(tmp_path), "--lint")
     assert result.returncode == 0 and "Lints for" not in result.stdout, result.stdout[-4000:] + result.stderr[-2000:]
 
 

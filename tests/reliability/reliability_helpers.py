@@ -14,7 +14,7 @@ import pandas as pd
 import scipy.sparse as sp
 import yaml
 
-from pipeline_helpers import REPO, snakemake
+from pipeline_helpers import HANG_GUARD_S, REPO, snakemake
 
 N_CELLS = 60
 
@@ -92,7 +92,7 @@ def write_config(workdir: Path, config: dict) -> Path:
     return path
 
 
-def run_pipeline(workdir: Path, config: dict, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+def run_pipeline(workdir: Path, config: dict, *args: str, timeout: int = HANG_GUARD_S) -> subprocess.CompletedProcess:
     """Write ``config`` as the workdir's config.yaml and run Snakemake on it
     (``args``: targets and options; ``--cores 2`` is added)."""
     write_config(workdir, config)

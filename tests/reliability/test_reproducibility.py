@@ -32,7 +32,7 @@ def second_ci_run(ci_run, tmp_path_factory):
     config = yaml.safe_load((ci_run / "config.yaml").read_text())
     config["targets"]["ci"] = SECOND_RUN
     workdir = tmp_path_factory.mktemp("ci_second_run")
-    result = run_pipeline(workdir, config, "ci", timeout=1800)
+    result = run_pipeline(workdir, config, "ci")
     assert result.returncode == 0, result.stderr[-5000:]
     return workdir
 

@@ -25,7 +25,7 @@ import yaml
 from mima.config import validate_config
 from mima.data.checksum_lock import read_lock_file
 from mima.errors import InputError
-from pipeline_helpers import REPO
+from pipeline_helpers import HANG_GUARD_S, REPO
 from reliability_helpers import (
     assert_nothing_partial, assert_one_line_error, error_line, files_under, pipeline_config, run_pipeline,
     user_dataset, write_config, write_pair,
@@ -234,8 +234,8 @@ def rules(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("rules")
     write_config(workdir, yaml.safe_load((REPO / "config.yaml").read_text()))
     result = subprocess.run([sys.executable, str(Path(__file__).with_name("workflow_rules.py")), str(REPO / "Snakefile"),
-                             str(workdir / "config.yaml"), str(workdir)], capture_output=True, text=True, timeout=300,
-                            cwd=workdir)
+                             str(workdir / "config.yaml"), str(workdir)], capture_output=True, text=True,
+                            timeout=HANG_GUARD_S, cwd=workdir)
     lines = [line for line in result.stdout.splitlines() if line.startswith("RULES-JSON ")]
     assert result.returncode == 0 and lines, result.stderr[-3000:]
     return json.loads(lines[0].removeprefix("RULES-JSON "))
